@@ -1,0 +1,141 @@
+/**
+ * The toolstack: builds domains from guest images, runs them on the deterministic engine and
+ * reports how each one ended. The CLI is a thin layer over this class, and so is any script that
+ * wants to run guests from TypeScript.
+ *
+ * ```ts
+ * const sys = new System({ seed: 1 });
+ * await sys.addDomain({ name: 'hello', image: 'guest-kit/examples/hello.wasm', memBytes: 16 << 20, vcpus: 1, cmdline: 'hi' });
+ * const report = await sys.run();
+ * ```
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT } from '../abi/index.ts';
+import { DeterministicEngine } from '../engine/deterministic.ts';
+import { compileGuest } from '../engine/cache.ts';
+import { GuestImageError } from '../engine/errors.ts';
+import { inspectGuest } from '../engine/loader.ts';
+import { Hypervisor, reservedBytes, WASM_PAGE } from '../hv/index.ts';
+import type { Domain } from '../hv/index.ts';
+import type { DomainConfig, DomainOutcome, DomainReport, RunReport, SystemOptions } from './types.ts';
+
+/** Splits each domain's console stream into lines and prefixes them with `[name] `. */
+class PrefixedConsole {
+  private readonly partial = new Map<string, string>();
+  constructor(private readonly write: (s: string) => void) {}
+  push(domain: string, text: string): void {
+    const lines = ((this.partial.get(domain) ?? '') + text).split('\n');
+    this.partial.set(domain, lines.pop()!);
+    for (const l of lines) this.write(`[${domain}] ${l}\n`);
+  }
+  flush(): void {
+    for (const [domain, rest] of this.partial) if (rest !== '') this.write(`[${domain}] ${rest}\n`);
+    this.partial.clear();
+  }
+}
+
+/** A set of domains and the host that runs them. */
+export class System {
+  /** The hypervisor core (exposed for tests and tools). */
+  readonly hv: Hypervisor;
+  private readonly engine: DeterministicEngine;
+  private readonly opts: SystemOptions;
+  private readonly decoders = new Map<Domain, TextDecoder>();
+  private readonly prefixed: PrefixedConsole;
+  private readonly configs: DomainConfig[] = [];
+
+  /** Creates an empty system. */
+  constructor(opts: SystemOptions) {
+    this.opts = opts;
+    this.prefixed = new PrefixedConsole((s) => process.stdout.write(s));
+    this.hv = new Hypervisor({
+      console: (d, bytes) => this.onConsole(d, bytes),
+      trace: opts.trace === true,
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+      ...(opts.wallclockNs !== undefined ? { wallclock: { sec: Math.floor(opts.wallclockNs / 1e9), nsec: opts.wallclockNs % 1e9 } } : {}),
+    });
+    this.engine = new DeterministicEngine(this.hv, opts.maxTimeNs !== undefined ? { maxTimeNs: opts.maxTimeNs } : {});
+  }
+
+  private onConsole(d: Domain, bytes: Uint8Array): void {
+    let dec = this.decoders.get(d);
+    if (dec === undefined) this.decoders.set(d, (dec = new TextDecoder('utf-8')));
+    const text = dec.decode(bytes, { stream: true });
+    if (text === '') return;
+    if (this.opts.console !== undefined) this.opts.console(d.name, text);
+    else if (this.configs.length > 1) this.prefixed.push(d.name, text);
+    else process.stdout.write(text);
+  }
+
+  /**
+   * Loads, checks and instruments an image and creates its domain.
+   * @throws GuestImageError when the image or its fit with the configuration is wrong (every problem listed).
+   */
+  async addDomain(cfg: DomainConfig): Promise<Domain> {
+    const bytes = typeof cfg.image === 'string' ? new Uint8Array(await readFile(cfg.image)) : cfg.image;
+    const imageName = typeof cfg.image === 'string' ? cfg.image : cfg.name;
+    const info = inspectGuest(bytes, imageName);
+    const problems: string[] = [];
+    if (info.kind !== 'pv') {
+      problems.push(`${imageName} imports no pv.hypercall: it is an unmodified guest, and full-virtualization mode is not available yet`);
+    }
+    const need = info.memory.minPages * WASM_PAGE + reservedBytes(cfg.vcpus);
+    if (cfg.memBytes < need) {
+      problems.push(`memory: ${cfg.memBytes} bytes is too small for ${imageName} (its data and stack need ${info.memory.minPages * WASM_PAGE} bytes, the host reserves ${reservedBytes(cfg.vcpus)}); use at least ${Math.ceil(need / WASM_PAGE) * 64}K`);
+    }
+    if (info.memory.maxPages !== undefined && cfg.memBytes > info.memory.maxPages * WASM_PAGE) {
+      problems.push(`memory: ${cfg.memBytes} bytes is above the image's maximum of ${info.memory.maxPages * WASM_PAGE}; use less memory or relink with --max-memory=${cfg.memBytes}`);
+    }
+    if (cfg.vcpus > 1 && !(info.hasVcpuEntry && info.exportsStackPointer)) {
+      problems.push(`vcpus: ${cfg.vcpus} vCPUs need an image that exports pv_vcpu_entry and __stack_pointer; link with --export=pv_vcpu_entry --export=__stack_pointer or use --vcpus 1`);
+    }
+    if (problems.length > 0) throw new GuestImageError(imageName, problems);
+    const module = compileGuest(bytes, this.opts.cacheDir !== undefined ? { dir: this.opts.cacheDir } : {});
+    const d = this.hv.createDomain({ name: cfg.name, memBytes: cfg.memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
+    this.engine.attach(d, module, info);
+    this.configs.push(cfg);
+    return d;
+  }
+
+  /** Runs every domain until all have ended, none can make progress, or the time limit. */
+  async run(): Promise<RunReport> {
+    const t0 = performance.now();
+    this.engine.run();
+    const wallMs = performance.now() - t0;
+    for (const [d, dec] of this.decoders) {
+      const rest = dec.decode();
+      if (rest !== '') this.onConsole(d, new TextEncoder().encode(rest));
+    }
+    this.prefixed.flush();
+    const domains: DomainReport[] = this.hv.domains.map((d) => ({
+      id: d.id,
+      name: d.name,
+      outcome: outcomeOf(d),
+      hypercalls: this.hv.hypercallCounts(d),
+      endedAtNs: d.alive ? this.hv.now : d.endedAt,
+    }));
+    const report: RunReport = {
+      domains,
+      virtualTimeNs: this.hv.now,
+      wallMs,
+      ok: domains.every((r) => r.outcome.kind === 'poweroff' && r.outcome.code === 0),
+    };
+    if (this.hv.trace !== null) report.trace = this.hv.trace;
+    return report;
+  }
+}
+
+function outcomeOf(d: Domain): DomainOutcome {
+  if (d.state === 'crashed') return { kind: 'crashed', reason: d.crashReason, backtrace: d.backtrace };
+  if (d.state !== 'shutdown') return { kind: 'running' };
+  switch (d.shutdownReason) {
+    case SHUTDOWN_POWEROFF:
+      return { kind: 'poweroff', code: d.shutdownCode };
+    case SHUTDOWN_REBOOT:
+      return { kind: 'reboot', code: d.shutdownCode };
+    case SHUTDOWN_CRASH:
+    default:
+      return { kind: 'crash', code: d.shutdownCode };
+  }
+}

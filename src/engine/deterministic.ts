@@ -1,0 +1,318 @@
+/**
+ * The deterministic engine: every vCPU of every domain on one thread.
+ *
+ * Each vCPU is one instance of the domain's instrumented module on the domain's shared memory.
+ * The engine picks vCPUs from the core's FIFO run queue and runs each for a slice of fuel. A vCPU
+ * leaves the CPU only inside an import (a hypercall, or the fuel import when its slice is spent):
+ * the engine then unwinds the guest's Wasm stack with asyncify into the vCPU's scratch area and,
+ * when the vCPU runs again, calls the same entry export in rewind mode so that the import
+ * returns where it left off.
+ *
+ * Virtual time: fuel consumed × `nsPerFuel`, plus `exitCostNs` per hypercall; when nothing is
+ * runnable, time jumps to the next timer. Nothing depends on the host clock, so the same image,
+ * inputs and seed give the same console output, exit counts and timestamps.
+ *
+ * VM entry (return from any trap, resume after a wait or preemption): the vCPU's time record is
+ * refreshed, and if its `upcall_pending` is set and `upcall_mask` clear, the guest's `pv_upcall`
+ * runs first with the mask set.
+ * @module
+ */
+import type { Domain, Hypervisor, Vcpu } from '../hv/index.ts';
+import { WAIT_PREEMPT } from '../hv/index.ts';
+import { ASYNCIFY_AREA } from '../hv/layout.ts';
+import { SHUTDOWN_POWEROFF } from '../abi/index.ts';
+import type { GuestAddr } from '../abi/index.ts';
+import type { GuestImageInfo } from './loader.ts';
+import { parseWasmBacktrace } from './instrument.ts';
+
+/** Tuning of the deterministic engine. */
+export interface EngineOptions {
+  /** Virtual ns per time slice before the scheduler may switch vCPUs (default 1 ms). */
+  sliceNs?: number;
+  /** Virtual ns charged per fuel unit (function entry or loop iteration; default 4). */
+  nsPerFuel?: number;
+  /** Virtual ns charged per hypercall exit (default 50). */
+  exitCostNs?: number;
+  /** Stop when virtual time reaches this (default: run until no domain can make progress). */
+  maxTimeNs?: number;
+  /** Slices an upcall handler may run before its domain is crashed (default 100). */
+  upcallLimitSlices?: number;
+}
+
+interface GuestExports {
+  _start: (si: number) => void;
+  pv_upcall?: () => void;
+  pv_vcpu_entry?: (fn: number, arg: number) => void;
+  __stack_pointer?: WebAssembly.Global;
+  __pv_fuel: WebAssembly.Global;
+  asyncify_start_unwind: (p: number) => void;
+  asyncify_stop_unwind: () => void;
+  asyncify_start_rewind: (p: number) => void;
+  asyncify_stop_rewind: () => void;
+}
+
+/** Per-vCPU engine state (kept in `vcpu.engine`). */
+interface VcpuRuntime {
+  ex: GuestExports;
+  fuel: WebAssembly.Global;
+  /** Asyncify scratch area: [ptr] = current, [ptr+4] = end, data after. */
+  area: number;
+  lastFuel: number;
+  rewinding: boolean;
+  unwinding: boolean;
+  upcallSlices: number;
+}
+
+/** Thrown from an import to abandon a vCPU's Wasm stack (shutdown, vcpu_down of self). */
+class StopVcpu {
+  /** Marker so a guest value can never be mistaken for it. */
+  readonly stop = true;
+}
+const STOP = new StopVcpu();
+
+/** A fault of the guest's own that ends its domain (reason recorded, host goes on). */
+export class GuestFault extends Error {
+  /** Creates the fault. */
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuestFault';
+  }
+}
+
+/** Runs domains' vCPUs deterministically on the calling thread. */
+export class DeterministicEngine {
+  private readonly hv: Hypervisor;
+  private readonly modules = new Map<Domain, { module: WebAssembly.Module; info: GuestImageInfo }>();
+  private readonly slice: number;
+  private readonly nsPerFuel: number;
+  private readonly exitCost: number;
+  private readonly maxTime: number;
+  private readonly upcallLimit: number;
+  private stopped = false;
+
+  /** Creates an engine over a hypervisor. */
+  constructor(hv: Hypervisor, opts: EngineOptions = {}) {
+    this.hv = hv;
+    this.nsPerFuel = opts.nsPerFuel ?? 4;
+    this.slice = Math.max(1, Math.round((opts.sliceNs ?? 1_000_000) / this.nsPerFuel));
+    this.exitCost = opts.exitCostNs ?? 50;
+    this.maxTime = opts.maxTimeNs ?? Infinity;
+    this.upcallLimit = opts.upcallLimitSlices ?? 100;
+  }
+
+  /** Gives a domain its instrumented module; its vCPUs are instantiated when they first run. */
+  attach(d: Domain, module: WebAssembly.Module, info: GuestImageInfo): void {
+    this.modules.set(d, { module, info });
+    d.caps = { upcall: info.hasUpcall, vcpuEntry: info.hasVcpuEntry && info.exportsStackPointer };
+  }
+
+  /** True when the run stopped at the time limit. */
+  get hitTimeLimit(): boolean {
+    return this.stopped;
+  }
+
+  /** Runs until no vCPU can make progress or virtual time reaches the limit. */
+  run(): void {
+    const hv = this.hv;
+    while (!this.stopped) {
+      const v = hv.sched.next();
+      if (v !== undefined) {
+        this.runSlice(v);
+        hv.fireTimers();
+        continue;
+      }
+      const t = hv.nextDeadline();
+      if (t === Infinity) return;
+      if (t > this.maxTime) {
+        hv.now = Math.max(hv.now, this.maxTime);
+        this.stopped = true;
+        return;
+      }
+      if (t > hv.now) hv.now = t;
+      hv.fireTimers();
+    }
+  }
+
+  private runtime(v: Vcpu): VcpuRuntime {
+    if (v.engine !== undefined) return v.engine as VcpuRuntime;
+    const d = v.domain;
+    const img = this.modules.get(d);
+    if (img === undefined) throw new Error(`domain ${d.name} has no image attached`);
+    const rt = { area: d.layout.asyncify[v.index]!, lastFuel: 0, rewinding: false, unwinding: false, upcallSlices: 0 } as unknown as VcpuRuntime;
+    const hw: Record<string, () => never> = {};
+    for (const name of img.info.imports) {
+      if (name.startsWith('hw.')) {
+        hw[name.slice(3)] = () => {
+          throw new GuestFault(`${name}: legacy hardware is not emulated for this guest (it imports pv.hypercall)`);
+        };
+      }
+    }
+    const instance = new WebAssembly.Instance(img.module, {
+      env: { memory: d.mem.memory },
+      pv: { hypercall: (nr: number, a0: number, a1: number, a2: number, a3: number, a4: number) => this.onHypercall(v, rt, nr, a0, a1, a2, a3, a4) },
+      pvisor: { fuel: () => this.onFuel(v, rt) },
+      hw,
+    });
+    rt.ex = instance.exports as unknown as GuestExports;
+    rt.fuel = rt.ex.__pv_fuel;
+    v.engine = rt;
+    return rt;
+  }
+
+  private runSlice(v: Vcpu): void {
+    const hv = this.hv;
+    const d = v.domain;
+    let rt: VcpuRuntime;
+    try {
+      rt = this.runtime(v);
+    } catch (e) {
+      hv.crash(d, `instantiating vCPU ${v.index} failed: ${(e as Error).message}`);
+      return;
+    }
+    rt.fuel.value = this.slice;
+    rt.lastFuel = this.slice;
+    rt.upcallSlices = 0;
+    const ex = rt.ex;
+    try {
+      if (!v.started) {
+        v.started = true;
+        hv.updateTime(v);
+        if (v.index === 0) ex._start(v.entry.arg);
+        else {
+          ex.__stack_pointer!.value = v.entry.stack;
+          ex.pv_vcpu_entry!(v.entry.fn, v.entry.arg);
+        }
+      } else {
+        rt.rewinding = true;
+        ex.asyncify_start_rewind(rt.area);
+        if (v.index === 0) ex._start(v.entry.arg);
+        else ex.pv_vcpu_entry!(v.entry.fn, v.entry.arg);
+      }
+      if (rt.unwinding) {
+        rt.unwinding = false;
+        ex.asyncify_stop_unwind();
+        const w = v.wait;
+        if (w !== null && (w.kind === 'yield' || w.kind === 'preempt')) {
+          v.wait = null;
+          hv.sched.enqueue(v);
+        }
+        return;
+      }
+      // The entry returned: `_start` returning is poweroff 0; a secondary's entry returning takes it down.
+      this.account(rt, 0);
+      if (v.index === 0) hv.shutdown(d, SHUTDOWN_POWEROFF, 0);
+      else hv.vcpuDown(v);
+    } catch (e) {
+      rt.rewinding = false;
+      if (rt.unwinding) {
+        rt.unwinding = false;
+        try {
+          ex.asyncify_stop_unwind();
+        } catch {
+          /* the instance is being abandoned */
+        }
+      }
+      if (e === STOP) return;
+      this.fault(d, v, e);
+    }
+  }
+
+  private fault(d: Domain, v: Vcpu, e: unknown): void {
+    const hv = this.hv;
+    if (e instanceof WebAssembly.RuntimeError || e instanceof GuestFault || e instanceof RangeError) {
+      const msg = e instanceof RangeError ? `stack overflow (${e.message})` : e.message;
+      hv.crash(d, `vCPU ${v.index}: ${msg}`, parseWasmBacktrace(e));
+    } else {
+      // A host bug must not take the host down: the domain ends, the host logs it.
+      const err = e instanceof Error ? e : new Error(String(e));
+      hv.log(`host fault while running ${d.name} vCPU ${v.index}: ${err.stack ?? err.message}`);
+      hv.crash(d, `host fault: ${err.message}`, parseWasmBacktrace(e));
+    }
+  }
+
+  /** Charges fuel consumed since the last exit (and an exit cost) to virtual time. */
+  private account(rt: VcpuRuntime, exitCost: number): void {
+    const f = rt.fuel.value as number;
+    this.hv.now += (rt.lastFuel - f) * this.nsPerFuel + exitCost;
+    rt.lastFuel = f;
+  }
+
+  /** Starts unwinding the guest's stack into the vCPU's scratch area. */
+  private unwind(v: Vcpu, rt: VcpuRuntime): void {
+    const m = v.domain.mem;
+    m.setU32(rt.area as GuestAddr, rt.area + 8);
+    m.setU32((rt.area + 4) as GuestAddr, rt.area + ASYNCIFY_AREA);
+    rt.unwinding = true;
+    rt.ex.asyncify_start_unwind(rt.area);
+  }
+
+  /** VM entry: refresh the time record and run the upcall handler if an event waits. */
+  private enter(v: Vcpu, rt: VcpuRuntime): void {
+    const hv = this.hv;
+    const d = v.domain;
+    hv.updateTime(v);
+    if (v.inUpcall || !d.caps.upcall) return;
+    const u8 = d.mem.u8;
+    const pa = d.upcallPendingAddr(v.index);
+    const ma = d.upcallMaskAddr(v.index);
+    // SeqCst loads: see the host's latest set and the guest's latest mask write.
+    if (Atomics.load(u8, pa) === 0 || Atomics.load(u8, ma) !== 0) return;
+    Atomics.store(u8, ma, 1);
+    v.inUpcall = true;
+    try {
+      rt.ex.pv_upcall!();
+    } finally {
+      v.inUpcall = false;
+    }
+    Atomics.store(u8, ma, 0);
+  }
+
+  private onHypercall(v: Vcpu, rt: VcpuRuntime, nr: number, a0: number, a1: number, a2: number, a3: number, a4: number): number {
+    if (rt.rewinding) {
+      rt.rewinding = false;
+      rt.ex.asyncify_stop_rewind();
+      this.enter(v, rt);
+      return v.resumeResult;
+    }
+    this.account(rt, this.exitCost);
+    const r = this.hv.hypercall(v, nr, a0, a1, a2, a3, a4);
+    const w = v.wait;
+    if (w !== null) {
+      if (w.kind === 'stop') throw STOP;
+      v.resumeResult = r;
+      this.unwind(v, rt);
+      return 0;
+    }
+    this.enter(v, rt);
+    return r;
+  }
+
+  private onFuel(v: Vcpu, rt: VcpuRuntime): void {
+    const hv = this.hv;
+    if (rt.rewinding) {
+      rt.rewinding = false;
+      rt.ex.asyncify_stop_rewind();
+      this.enter(v, rt);
+      return;
+    }
+    this.account(rt, 0);
+    rt.fuel.value = this.slice;
+    rt.lastFuel = this.slice;
+    if (v.inUpcall) {
+      // An upcall handler cannot be preempted (it runs nested in an import); bound it instead.
+      if (++rt.upcallSlices > this.upcallLimit) {
+        throw new GuestFault(`upcall handler ran for ${this.upcallLimit} slices without returning`);
+      }
+      return;
+    }
+    hv.fireTimers();
+    if (hv.now >= this.maxTime) this.stopped = true;
+    if (this.stopped || hv.sched.hasWaiting) {
+      v.wait = WAIT_PREEMPT;
+      v.resumeResult = 0;
+      this.unwind(v, rt);
+      return;
+    }
+    this.enter(v, rt);
+  }
+}

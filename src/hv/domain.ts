@@ -1,0 +1,138 @@
+/**
+ * A domain: its memory, vCPUs, event-channel ports and life-cycle state.
+ *
+ * Life cycle: `running` → (`paused` ↔ `running`) → `shutdown` (the guest asked: poweroff, reboot,
+ * crash with a code) or `crashed` (the host stopped it: a Wasm trap or a hostile act, with a
+ * reason and a guest backtrace). "Blocked" is not a stored state: a running domain is blocked when
+ * every up vCPU waits ({@link Domain.runState}).
+ * @module
+ */
+import type { GuestAddr } from '../abi/index.ts';
+import { NR_EVENT_CHANNELS, SHARED_INFO_OFF, VCPU_INFO_SIZE, VCPU_INFO_OFF } from '../abi/index.ts';
+import type { DomainLayout } from './layout.ts';
+import type { GuestMemory } from './memory.ts';
+import { Vcpu } from './vcpu.ts';
+
+/** Stored life-cycle state. */
+export type DomainState = 'running' | 'paused' | 'shutdown' | 'crashed';
+
+/** One event-channel port (index in {@link Domain.ports} = port number). */
+export interface Port {
+  /** EVTCHNSTAT_* value. */
+  state: number;
+  /** vCPU notified when the port fires. */
+  vcpu: number;
+  /** UNBOUND: domain allowed to bind; INTERDOMAIN: peer domain. */
+  remoteDom: number;
+  /** INTERDOMAIN: peer's port. */
+  remotePort: number;
+  /** VIRQ: the virtual interrupt. */
+  virq: number;
+}
+
+/** What the image offers, as the loader found it. */
+export interface DomainCaps {
+  /** Exports `pv_upcall`. */
+  upcall: boolean;
+  /** Exports `pv_vcpu_entry` and `__stack_pointer`. */
+  vcpuEntry: boolean;
+}
+
+/** A domain. */
+export class Domain {
+  /** Domain id (guests from 1). */
+  readonly id: number;
+  /** Name (console prefix, reports). */
+  readonly name: string;
+  /** Memory. */
+  readonly mem: GuestMemory;
+  /** Where the host's structures are. */
+  readonly layout: DomainLayout;
+  /** vCPUs, index = vCPU id. */
+  readonly vcpus: Vcpu[];
+  /** Controlling domain. */
+  readonly privileged: boolean;
+  /** Image capabilities. */
+  caps: DomainCaps = { upcall: false, vcpuEntry: false };
+  /** Life-cycle state. */
+  state: DomainState = 'running';
+  /** SHUTDOWN_* reason once shut down. */
+  shutdownReason = -1;
+  /** Exit code given with the shutdown. */
+  shutdownCode = 0;
+  /** Why the host crashed it. */
+  crashReason = '';
+  /** Guest function names, innermost first, at the crash. */
+  backtrace: string[] = [];
+  /** Virtual time at which it ended. */
+  endedAt = 0;
+  /** Ports; index 0 is never allocated. Grown on demand up to NR_EVENT_CHANNELS. */
+  readonly ports: Port[] = [];
+  /** Console input waiting for `console_read`. */
+  consoleIn: Uint8Array = new Uint8Array(0);
+  /** Hypercalls made, by number (numbers ≥ 64 counted in slot 0). */
+  readonly hypercalls = new Uint32Array(64);
+
+  /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
+  readonly pendingIdx: number;
+  /** See {@link Domain.pendingIdx}. */
+  readonly maskIdx: number;
+
+  /** Creates a domain; the caller writes start_info and brings vCPU 0 up. */
+  constructor(id: number, name: string, mem: GuestMemory, layout: DomainLayout, nrVcpus: number, privileged: boolean) {
+    this.id = id;
+    this.name = name;
+    this.mem = mem;
+    this.layout = layout;
+    this.privileged = privileged;
+    this.vcpus = [];
+    for (let i = 0; i < nrVcpus; i++) this.vcpus.push(new Vcpu(this, i));
+    this.pendingIdx = (layout.sharedInfo + SHARED_INFO_OFF.evtchn_pending) >>> 2;
+    this.maskIdx = (layout.sharedInfo + SHARED_INFO_OFF.evtchn_mask) >>> 2;
+  }
+
+  /** True while the domain's vCPUs may run (not shut down or crashed). */
+  get alive(): boolean {
+    return this.state === 'running' || this.state === 'paused';
+  }
+
+  /** `running` with a runnable vCPU, `blocked` when every up vCPU waits, or the stored state. */
+  get runState(): DomainState | 'blocked' {
+    if (this.state !== 'running') return this.state;
+    return this.vcpus.every((v) => !v.up || v.blocked) ? 'blocked' : 'running';
+  }
+
+  /** Address of vCPU `i`'s vcpu_info. */
+  vcpuInfo(i: number): GuestAddr {
+    return (this.layout.sharedInfo + SHARED_INFO_OFF.vcpu_info + i * VCPU_INFO_SIZE) as GuestAddr;
+  }
+
+  /** Byte index of vCPU `i`'s `evtchn_upcall_pending`. */
+  upcallPendingAddr(i: number): number {
+    return this.vcpuInfo(i) + VCPU_INFO_OFF.evtchn_upcall_pending;
+  }
+
+  /** Byte index of vCPU `i`'s `evtchn_upcall_mask`. */
+  upcallMaskAddr(i: number): number {
+    return this.vcpuInfo(i) + VCPU_INFO_OFF.evtchn_upcall_mask;
+  }
+
+  /** i32 index of vCPU `i`'s `evtchn_pending_sel`. */
+  pendingSelIdx(i: number): number {
+    return (this.vcpuInfo(i) + VCPU_INFO_OFF.evtchn_pending_sel) >>> 2;
+  }
+
+  /** The port record, or undefined when it was never allocated (= CLOSED). */
+  port(p: number): Port | undefined {
+    return this.ports[p];
+  }
+
+  /** Lowest free port ≥ 1, or -1 when the table is full. */
+  freePort(): number {
+    for (let p = 1; p < NR_EVENT_CHANNELS; p++) {
+      const e = this.ports[p];
+      if (e === undefined || e.state === 0) return p;
+    }
+    return -1;
+  }
+}
