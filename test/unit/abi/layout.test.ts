@@ -1,0 +1,86 @@
+/**
+ * The host's layout numbers, checked three ways: an independent recomputation from the spec's
+ * field types (not the generator's layout code), the spec's declared numbers, and a few literal
+ * values written by hand, so a generator bug cannot pass by agreeing with itself.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as abi from '../../../src/abi/index.ts';
+
+interface Field { name: string; type: string; offset: number; count?: number }
+interface Struct { name: string; size: number; align: number; fields: Field[] }
+
+const spec = JSON.parse(readFileSync(new URL('../../../spec/abi.json', import.meta.url), 'utf8')) as { structs: Struct[] };
+const exported = abi as unknown as Record<string, unknown>;
+
+// Deliberately separate from tools/gen/layout.ts: the C rule, written out again.
+const PRIM: Record<string, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, u64: 8, i64: 8 };
+const known = new Map<string, { size: number; align: number; offsets: Record<string, number> }>();
+for (const s of spec.structs) {
+  let at = 0;
+  let align = 1;
+  const offsets: Record<string, number> = {};
+  for (const f of s.fields) {
+    const nested = known.get(f.type);
+    const a = PRIM[f.type] ?? nested?.align;
+    const sz = PRIM[f.type] ?? nested?.size;
+    if (a === undefined || sz === undefined) throw new Error(`unknown type ${f.type}`);
+    at = Math.ceil(at / a) * a;
+    offsets[f.name] = at;
+    at += sz * (f.count ?? 1);
+    align = Math.max(align, a);
+  }
+  known.set(s.name, { size: Math.ceil(at / align) * align, align, offsets });
+}
+
+describe('struct layout (TS side)', () => {
+  for (const s of spec.structs) {
+    const U = s.name.toUpperCase();
+    const mine = known.get(s.name)!;
+    it(`${s.name}: ${U}_SIZE and ${U}_OFF match natural alignment and the spec`, () => {
+      expect(exported[`${U}_SIZE`]).toBe(mine.size);
+      expect(exported[`${U}_SIZE`]).toBe(s.size);
+      expect(exported[`${U}_OFF`]).toEqual(mine.offsets);
+      expect(Object.fromEntries(s.fields.map((f) => [f.name, f.offset]))).toEqual(mine.offsets);
+      const meta = abi.STRUCTS[s.name as abi.StructName];
+      expect(meta.size).toBe(mine.size);
+      expect(meta.align).toBe(mine.align);
+      expect(meta.fields.map((f) => [f.name, f.offset])).toEqual(Object.entries(mine.offsets));
+    });
+  }
+
+  it('has the literal sizes and offsets guests were built against', () => {
+    expect(abi.START_INFO_SIZE).toBe(48);
+    expect(abi.START_INFO_OFF.magic).toBe(0);
+    expect(abi.START_INFO_OFF.mem_size).toBe(24);
+    expect(abi.START_INFO_OFF.reserved_base).toBe(44);
+    expect(abi.VCPU_TIME_INFO_SIZE).toBe(32);
+    expect(abi.VCPU_TIME_INFO_OFF.system_time).toBe(16);
+    expect(abi.VCPU_INFO_SIZE).toBe(64);
+    expect(abi.VCPU_INFO_OFF.evtchn_pending_sel).toBe(4);
+    expect(abi.VCPU_INFO_OFF.time).toBe(8);
+    expect(abi.SHARED_INFO_SIZE).toBe(2320);
+    expect(abi.SHARED_INFO_OFF.evtchn_pending).toBe(2048);
+    expect(abi.SHARED_INFO_OFF.evtchn_mask).toBe(2176);
+    expect(abi.SHARED_INFO_OFF.wc_sec).toBe(2312);
+    expect(abi.WALLCLOCK_SIZE).toBe(16);
+    expect(abi.EVTCHN_STATUS_SIZE).toBe(24);
+    expect(abi.MULTICALL_ENTRY_SIZE).toBe(28);
+    expect(abi.MULTICALL_ENTRY_OFF.args).toBe(8);
+  });
+
+  it('sizes shared_info for MAX_VCPUS slots and NR_EVENT_CHANNELS bits', () => {
+    expect(abi.SHARED_INFO_OFF.evtchn_pending).toBe(abi.MAX_VCPUS * abi.VCPU_INFO_SIZE);
+    expect(abi.SHARED_INFO_OFF.evtchn_mask - abi.SHARED_INFO_OFF.evtchn_pending).toBe(abi.NR_EVENT_CHANNELS / 8);
+  });
+
+  it('has the literal version and well-known codes', () => {
+    expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
+    expect(abi.EFAULT).toBe(-14);
+    expect(abi.ENOSYS).toBe(-38);
+    expect(abi.errorName(-14)).toBe('EFAULT');
+    expect(abi.errorName(0)).toBeUndefined();
+    expect(abi.START_INFO_MAGIC).toBe(0x49535650);
+    expect(abi.Hc.console_write).toBe(3);
+  });
+});
