@@ -39,13 +39,12 @@ export function portVcpu(d: ModelDomain, port: number): number {
 
 /**
  * Tells vCPU `v` that word `port >> 5` has a pending unmasked port: sets that bit of its
- * `pending_sel` and its `upcall_pending`, and ends a `sched_block` it is waiting in.
+ * `pending_sel`; if the bit was clear, sets its `upcall_pending` and ends a `sched_block` it is
+ * waiting in.
  *
  * spec vcpu_info.evtchn_upcall_pending: "Set by the host when an unmasked port bound to this vCPU
- * becomes pending". The model sets it every time, not only when the `pending_sel` bit was newly
- * set (Xen sets it only on a newly set selector bit); the two differ only after a guest cleared
- * `upcall_pending` without consuming `pending_sel`, and then the spec's wording (and never losing
- * a wake-up) wins.
+ * becomes pending and its word's bit in evtchn_pending_sel was clear" (Xen's 2-level rule: a
+ * guest must clear upcall_pending before it exchanges pending_sel, or it can miss an upcall).
  *
  * spec sched_block: "blocks until one is [pending]": an upcall_pending vCPU in `sched_block`
  * wakes with result 0.
@@ -53,6 +52,8 @@ export function portVcpu(d: ModelDomain, port: number): number {
 export function markUpcall(d: ModelDomain, v: number, port: number): { domain: ModelDomain; wakes: ModelWake[] } {
   const before = getVcpu(d, v);
   const wakes: ModelWake[] = [];
+  const wbit = 1 << (port >> 5);
+  if ((before.pendingSel & wbit) !== 0) return { domain: d, wakes };
   const woken = before.blocked?.kind === 'block';
   if (woken) wakes.push({ dom: d.id, vcpu: v, result: 0 });
   const domain = updateVcpu(d, v, (vc) => ({

@@ -76,7 +76,9 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
         if (p >= NR_EVENT_CHANNELS) return EINVAL;
         list.push(p);
       }
-      const deadline = timeout === 0 ? Infinity : d.mem.u64(timeout);
+      // A null pointer or a deadline of 0 means no timeout (Xen SCHEDOP_poll).
+      const t = timeout === 0 ? 0 : d.mem.u64(timeout);
+      const deadline = t === 0 ? Infinity : t;
       for (const p of list) if (evtchn.isPending(d, p)) return 0;
       if (deadline <= hv.now) return ETIMEDOUT;
       v.wait = { kind: 'poll', ports: list, deadline };
@@ -164,8 +166,9 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
           const a0 = d.mem.u32(a as GuestAddr), a1 = d.mem.u32((a + 4) as GuestAddr), a2 = d.mem.u32((a + 8) as GuestAddr);
           const a3 = d.mem.u32((a + 12) as GuestAddr), a4 = d.mem.u32((a + 16) as GuestAddr);
           const r = op === Hc.multicall || BLOCKING.has(op) ? EDEADLK : hv.hypercall(v, op, a0, a1, a2, a3, a4);
+          // A call that does not return (shutdown, vcpu_down of self) ends the batch, result unwritten.
+          if (v.wait !== null && v.wait.kind === 'stop') break;
           d.mem.setI32((e + MULTICALL_ENTRY_OFF.result) as GuestAddr, r);
-          // A call that does not return (shutdown, vcpu_down of self) ends the batch.
           if (v.wait !== null) break;
         }
       } finally {

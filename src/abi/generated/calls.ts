@@ -159,11 +159,11 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: true,
-    doc: 'Blocks until one of the given ports is pending (in shared_info, whatever its mask) or the timeout passes. Does not change upcall_mask.',
+    doc: 'Blocks until one of the given ports is pending (in shared_info, whatever its mask) or the timeout passes. Does not change upcall_mask. A deadline that has already passed returns -ETIMEDOUT at once unless a port is pending.',
     args: [
       { name: 'ports', type: 'ptr', dir: 'in', length: 'nr_ports * 4', lengthOf: (w: readonly number[]): number => ((w[1] ?? 0) >>> 0) * 4, doc: 'An array of u32 ports.' },
       { name: 'nr_ports', type: 'u32', dir: 'in', doc: '1..POLL_MAX_PORTS.' },
-      { name: 'timeout', type: 'ptr', dir: 'in', length: '8', lengthOf: (w: readonly number[]): number => 8, nullable: true, doc: 'Address of a u64 absolute deadline in ns of system time; 0 for no timeout.' },
+      { name: 'timeout', type: 'ptr', dir: 'in', length: '8', lengthOf: (w: readonly number[]): number => 8, nullable: true, doc: 'Address of a u64 absolute deadline in ns of system time; a null address, or a deadline of 0, means no timeout (as in Xen).' },
     ],
     returns: '0 when a port is pending.',
     errors: [
@@ -246,7 +246,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Connects a new local port to remote_port of remote_dom, which must be unbound and allocated for this domain. Both ends become INTERDOMAIN; events go to vCPU 0.',
+    doc: 'Connects a new local port to remote_port of remote_dom, which must be unbound and allocated for this domain. Both ends become INTERDOMAIN; events go to vCPU 0. The bind itself raises no event (Xen conservatively raises the new local port; pvisor does not): events sent on the peer\'s port while it was UNBOUND are lost.',
     args: [
       { name: 'remote_dom', type: 'u32', dir: 'in', doc: 'The peer domain, or DOMID_SELF.' },
       { name: 'remote_port', type: 'u32', dir: 'in', doc: 'The peer\'s unbound port.' },
@@ -317,7 +317,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Clears the port\'s mask bit; if the port is pending, marks it in its vCPU\'s pending_sel and raises upcall_pending as if it had just fired.',
+    doc: 'Clears the port\'s mask bit. If the bit was set and the port is pending, delivers it as if it had just become pending: sets its word\'s bit in the notified vCPU\'s pending_sel and, if that bit was clear, sets upcall_pending (Xen\'s evtchn_2l_unmask).',
     args: [
       { name: 'port', type: 'u32', dir: 'in', doc: 'A local port.' },
     ],
@@ -421,7 +421,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Runs a batch of calls in order, writing each result into its entry. Calls that may block, and nested multicalls, get -EDEADLK in their entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch.',
+    doc: 'Runs a batch of calls in order, writing each result into its entry. Calls that may block, and nested multicalls, get -EDEADLK in their entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch; its entry\'s result is left as it was.',
     args: [
       { name: 'calls', type: 'ptr', dir: 'inout', length: 'nr_calls * sizeof(multicall_entry)', lengthOf: (w: readonly number[]): number => ((w[1] ?? 0) >>> 0) * MULTICALL_ENTRY_SIZE, doc: 'An array of multicall_entry.' },
       { name: 'nr_calls', type: 'u32', dir: 'in', doc: '0..MULTICALL_MAX.' },

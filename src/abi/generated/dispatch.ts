@@ -84,12 +84,13 @@ export interface HypercallHandlers<V> {
   /**
    * `sched_poll` (nr 7, group sched, since 1.0, may block). Blocks until one of the given ports is
    * pending (in shared_info, whatever its mask) or the timeout passes. Does not change upcall_mask.
+   * A deadline that has already passed returns -ETIMEDOUT at once unless a port is pending.
    *
    * @param v - The calling vCPU.
    * @param ports - An array of u32 ports. [in, nr_ports * 4 bytes]
    * @param nr_ports - 1..POLL_MAX_PORTS.
-   * @param timeout - Address of a u64 absolute deadline in ns of system time; 0 for no timeout.
-   * [in, 8 bytes, may be 0]
+   * @param timeout - Address of a u64 absolute deadline in ns of system time; a null address, or a
+   * deadline of 0, means no timeout (as in Xen). [in, 8 bytes, may be 0]
    * @returns 0 when a port is pending. Errors: EINVAL, EFAULT, ETIMEDOUT, EDEADLK.
    */
   sched_poll(v: V, ports: GuestAddr, nr_ports: number, timeout: GuestAddr): number;
@@ -140,7 +141,9 @@ export interface HypercallHandlers<V> {
   /**
    * `evtchn_bind_interdomain` (nr 12, group evtchn, since 1.0). Connects a new local port to
    * remote_port of remote_dom, which must be unbound and allocated for this domain. Both ends
-   * become INTERDOMAIN; events go to vCPU 0.
+   * become INTERDOMAIN; events go to vCPU 0. The bind itself raises no event (Xen conservatively
+   * raises the new local port; pvisor does not): events sent on the peer's port while it was
+   * UNBOUND are lost.
    *
    * @param v - The calling vCPU.
    * @param remote_dom - The peer domain, or DOMID_SELF.
@@ -182,8 +185,10 @@ export interface HypercallHandlers<V> {
   evtchn_send(v: V, port: number): number;
 
   /**
-   * `evtchn_unmask` (nr 16, group evtchn, since 1.0). Clears the port's mask bit; if the port is
-   * pending, marks it in its vCPU's pending_sel and raises upcall_pending as if it had just fired.
+   * `evtchn_unmask` (nr 16, group evtchn, since 1.0). Clears the port's mask bit. If the bit was
+   * set and the port is pending, delivers it as if it had just become pending: sets its word's bit
+   * in the notified vCPU's pending_sel and, if that bit was clear, sets upcall_pending (Xen's
+   * evtchn_2l_unmask).
    *
    * @param v - The calling vCPU.
    * @param port - A local port.
@@ -249,7 +254,8 @@ export interface HypercallHandlers<V> {
   /**
    * `multicall` (nr 22, group multicall, since 1.0). Runs a batch of calls in order, writing each
    * result into its entry. Calls that may block, and nested multicalls, get -EDEADLK in their
-   * entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch.
+   * entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch; its
+   * entry's result is left as it was.
    *
    * @param v - The calling vCPU.
    * @param calls - An array of multicall_entry. [inout, nr_calls * sizeof(multicall_entry) bytes]

@@ -111,8 +111,9 @@ export const VCPU_INFO_SIZE = 64;
 /** Byte offsets of the fields of `vcpu_info`. */
 export const VCPU_INFO_OFF = {
   /**
-   * u8: Set by the host when an unmasked port bound to this vCPU becomes pending; the guest clears
-   * it in its upcall handler.
+   * u8: Set by the host when an unmasked port bound to this vCPU becomes pending and its word's bit
+   * in evtchn_pending_sel was clear (Xen's 2-level rule); the guest clears it in its upcall
+   * handler, before it exchanges evtchn_pending_sel with 0.
    */
   evtchn_upcall_pending: 0,
   /**
@@ -261,7 +262,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
     appendOnly: false,
     doc: 'Per-vCPU event and time state, inside shared_info.',
     fields: [
-      { name: 'evtchn_upcall_pending', type: 'u8', offset: 0, count: 1, elemSize: 1, doc: 'Set by the host when an unmasked port bound to this vCPU becomes pending; the guest clears it in its upcall handler.' },
+      { name: 'evtchn_upcall_pending', type: 'u8', offset: 0, count: 1, elemSize: 1, doc: 'Set by the host when an unmasked port bound to this vCPU becomes pending and its word\'s bit in evtchn_pending_sel was clear (Xen\'s 2-level rule); the guest clears it in its upcall handler, before it exchanges evtchn_pending_sel with 0.' },
       { name: 'evtchn_upcall_mask', type: 'u8', offset: 1, count: 1, elemSize: 1, doc: 'Set by the guest to hold off upcalls (its \'interrupts disabled\' flag). `sched_block` clears it.' },
       { name: 'pad0', type: 'u8', offset: 2, count: 2, elemSize: 1, doc: 'Reserved, 0.' },
       { name: 'evtchn_pending_sel', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Bit i set: word i of shared_info.evtchn_pending may hold pending ports for this vCPU. The guest exchanges it with 0.' },

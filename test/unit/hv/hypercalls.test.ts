@@ -104,8 +104,14 @@ describe('sched', () => {
     expect(call(hv, v, Hc.sched_poll, SCRATCH, 129, 0)).toBe(EINVAL);
     expect(call(hv, v, Hc.sched_poll, d!.mem.size - 2, 1, 0)).toBe(EFAULT);
     const t = A(SCRATCH + 64);
-    d!.mem.setU64(t, 0);
+    hv.now = 100;
+    d!.mem.setU64(t, 50);
     expect(call(hv, v, Hc.sched_poll, SCRATCH, 1, t)).toBe(ETIMEDOUT);
+    hv.now = 0;
+    d!.mem.setU64(t, 0); // a deadline of 0 is no timeout
+    expect(call(hv, v, Hc.sched_poll, SCRATCH, 1, t)).toBe(0);
+    expect(v.wait).toEqual({ kind: 'poll', ports: [p], deadline: Infinity });
+    v.wait = null;
     d!.mem.setU64(t, 5000);
     expect(call(hv, v, Hc.sched_poll, SCRATCH, 1, t)).toBe(0);
     expect(v.wait?.kind).toBe('poll');

@@ -237,8 +237,9 @@ __extension__ _Static_assert(offsetof(struct pv_vcpu_time_info, pad1) == 30, "of
  */
 struct pv_vcpu_info {
     /**
-     * +0: Set by the host when an unmasked port bound to this vCPU becomes pending; the guest
-     * clears it in its upcall handler.
+     * +0: Set by the host when an unmasked port bound to this vCPU becomes pending and its word's
+     * bit in evtchn_pending_sel was clear (Xen's 2-level rule); the guest clears it in its upcall
+     * handler, before it exchanges evtchn_pending_sel with 0.
      */
     uint8_t evtchn_upcall_pending;
     /**
@@ -482,12 +483,13 @@ static inline int32_t pv_sched_block(void)
 
 /**
  * sched_poll (PV_HC_SCHED_POLL = 7, group sched, since 1.0). Blocks until one of the given ports is
- * pending (in shared_info, whatever its mask) or the timeout passes. Does not change upcall_mask.
+ * pending (in shared_info, whatever its mask) or the timeout passes. Does not change upcall_mask. A
+ * deadline that has already passed returns -ETIMEDOUT at once unless a port is pending.
  *
  * @param ports [in, nr_ports * 4 bytes] An array of u32 ports.
  * @param nr_ports 1..POLL_MAX_PORTS.
  * @param timeout [in, 8 bytes, may be NULL] Address of a u64 absolute deadline in ns of system
- * time; 0 for no timeout.
+ * time; a null address, or a deadline of 0, means no timeout (as in Xen).
  *
  * @return 0 when a port is pending. Errors:
  *   PV_EINVAL: nr_ports is 0 or above POLL_MAX_PORTS, or a port is out of range.
@@ -573,7 +575,9 @@ static inline int32_t pv_evtchn_alloc_unbound(uint32_t remote_dom)
 /**
  * evtchn_bind_interdomain (PV_HC_EVTCHN_BIND_INTERDOMAIN = 12, group evtchn, since 1.0). Connects a
  * new local port to remote_port of remote_dom, which must be unbound and allocated for this domain.
- * Both ends become INTERDOMAIN; events go to vCPU 0.
+ * Both ends become INTERDOMAIN; events go to vCPU 0. The bind itself raises no event (Xen
+ * conservatively raises the new local port; pvisor does not): events sent on the peer's port while
+ * it was UNBOUND are lost.
  *
  * @param remote_dom The peer domain, or DOMID_SELF.
  * @param remote_port The peer's unbound port.
@@ -644,9 +648,10 @@ static inline int32_t pv_evtchn_send(uint32_t port)
 }
 
 /**
- * evtchn_unmask (PV_HC_EVTCHN_UNMASK = 16, group evtchn, since 1.0). Clears the port's mask bit; if
- * the port is pending, marks it in its vCPU's pending_sel and raises upcall_pending as if it had
- * just fired.
+ * evtchn_unmask (PV_HC_EVTCHN_UNMASK = 16, group evtchn, since 1.0). Clears the port's mask bit. If
+ * the bit was set and the port is pending, delivers it as if it had just become pending: sets its
+ * word's bit in the notified vCPU's pending_sel and, if that bit was clear, sets upcall_pending
+ * (Xen's evtchn_2l_unmask).
  *
  * @param port A local port.
  *
@@ -752,7 +757,8 @@ static inline int32_t pv_vcpu_is_up(uint32_t vcpu)
 /**
  * multicall (PV_HC_MULTICALL = 22, group multicall, since 1.0). Runs a batch of calls in order,
  * writing each result into its entry. Calls that may block, and nested multicalls, get -EDEADLK in
- * their entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch.
+ * their entry. A call that does not return (sched_shutdown, vcpu_down of self) ends the batch; its
+ * entry's result is left as it was.
  *
  * @param calls [inout, nr_calls * sizeof(multicall_entry) bytes] An array of multicall_entry.
  * @param nr_calls 0..MULTICALL_MAX.
