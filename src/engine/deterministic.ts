@@ -255,16 +255,16 @@ export class DeterministicEngine {
     const u8 = d.mem.u8;
     const pa = d.upcallPendingAddr(v.index);
     const ma = d.upcallMaskAddr(v.index);
-    // SeqCst loads: see the host's latest set and the guest's latest mask write.
-    if (Atomics.load(u8, pa) === 0 || Atomics.load(u8, ma) !== 0) return;
-    Atomics.store(u8, ma, 1);
+    // Plain accesses: on this engine guest and host share one thread (see Hypervisor.updateTime).
+    if (u8[pa] === 0 || u8[ma] !== 0) return;
+    u8[ma] = 1;
     v.inUpcall = true;
     try {
       rt.ex.pv_upcall!();
     } finally {
       v.inUpcall = false;
     }
-    Atomics.store(u8, ma, 0);
+    u8[ma] = 0;
   }
 
   private onHypercall(v: Vcpu, rt: VcpuRuntime, nr: number, a0: number, a1: number, a2: number, a3: number, a4: number): number {

@@ -225,18 +225,22 @@ export class Hypervisor implements EvtchnHost {
   }
 
   /**
-   * Refreshes a vCPU's time record (at VM entry). Seqlock: version odd, fields, version even;
-   * a guest reading concurrently retries.
+   * Refreshes a vCPU's time record (at VM entry). Seqlock: version odd, fields, version even; a
+   * guest reading concurrently retries. Plain stores, not `Atomics`: this runs at every VM entry,
+   * and in the deterministic engine the guest and the host share one thread, so program order is
+   * the order every reader sees (a parallel engine must make the two version stores SeqCst).
    */
   updateTime(v: Vcpu): void {
-    const m = v.domain.mem;
-    const rec = v.domain.vcpuInfo(v.index) + VCPU_INFO_OFF.time;
-    const vi = (rec + VCPU_TIME_INFO_OFF.version) >>> 2;
-    // SeqCst: the odd version must be visible before the fields change.
-    const ver = Atomics.add(m.i32, vi, 1);
-    m.setU64((rec + VCPU_TIME_INFO_OFF.system_time) as GuestAddr, this.now);
-    // SeqCst: the fields must be visible before the version is even again.
-    Atomics.store(m.i32, vi, (ver + 2) | 0);
+    const i32 = v.domain.mem.i32;
+    const rec = (v.domain.vcpuInfo(v.index) + VCPU_INFO_OFF.time) >>> 2;
+    const vi = rec + (VCPU_TIME_INFO_OFF.version >>> 2);
+    const st = rec + (VCPU_TIME_INFO_OFF.system_time >>> 2);
+    const ver = i32[vi]!;
+    i32[vi] = ver + 1;
+    const t = this.now;
+    i32[st] = t % 4294967296;
+    i32[st + 1] = Math.floor(t / 4294967296);
+    i32[vi] = (ver + 2) | 0;
   }
 
   /** Fires every expired one-shot timer (VIRQ_TIMER) and poll timeout, in domain and vCPU order. */
