@@ -49,7 +49,7 @@ function median(xs: number[]): number {
 
 function measureBare(): number {
   let sink = 0;
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bare), { env: { f: (a: number) => { sink += a; return 0; } } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bare as Uint8Array<ArrayBuffer>), { env: { f: (a: number) => { sink += a; return 0; } } });
   const run = inst.exports['run'] as () => void;
   const t0 = performance.now();
   run();

@@ -20,7 +20,7 @@
 import type { Domain, Hypervisor, Vcpu } from '../hv/index.ts';
 import { WAIT_PREEMPT } from '../hv/index.ts';
 import { ASYNCIFY_AREA } from '../hv/layout.ts';
-import { SHUTDOWN_POWEROFF } from '../abi/index.ts';
+import { SHUTDOWN_POWEROFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { GuestImageInfo } from './loader.ts';
 import { parseWasmBacktrace } from './instrument.ts';
@@ -149,8 +149,11 @@ export class DeterministicEngine {
     }
     const instance = new WebAssembly.Instance(img.module, {
       env: { memory: d.mem.memory },
-      pv: { hypercall: (nr: number, a0: number, a1: number, a2: number, a3: number, a4: number) => this.onHypercall(v, rt, nr, a0, a1, a2, a3, a4) },
-      pvisor: { fuel: () => this.onFuel(v, rt) },
+      // The instrumenter routes pv.hypercall through pvisor.hypercall, which adds the fuel left.
+      pvisor: {
+        hypercall: this.trapFor(v, rt),
+        fuel: () => this.onFuel(v, rt),
+      },
       hw,
     });
     rt.ex = instance.exports as unknown as GuestExports;
@@ -173,6 +176,9 @@ export class DeterministicEngine {
     rt.lastFuel = this.slice;
     rt.upcallSlices = 0;
     const ex = rt.ex;
+    // Deeper V8 stacks for crash backtraces (the default keeps 10 frames, host frames included).
+    const savedLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 64;
     try {
       if (!v.started) {
         v.started = true;
@@ -214,6 +220,8 @@ export class DeterministicEngine {
       }
       if (e === STOP) return;
       this.fault(d, v, e);
+    } finally {
+      Error.stackTraceLimit = savedLimit;
     }
   }
 
@@ -253,8 +261,8 @@ export class DeterministicEngine {
     hv.updateTime(v);
     if (v.inUpcall || !d.caps.upcall) return;
     const u8 = d.mem.u8;
-    const pa = d.upcallPendingAddr(v.index);
-    const ma = d.upcallMaskAddr(v.index);
+    const pa = v.upcallPendingAddr;
+    const ma = v.upcallMaskAddr;
     // Plain accesses: on this engine guest and host share one thread (see Hypervisor.updateTime).
     if (u8[pa] === 0 || u8[ma] !== 0) return;
     u8[ma] = 1;
@@ -267,32 +275,63 @@ export class DeterministicEngine {
     u8[ma] = 0;
   }
 
-  private onHypercall(v: Vcpu, rt: VcpuRuntime, nr: number, a0: number, a1: number, a2: number, a3: number, a4: number): number {
-    if (rt.rewinding) {
-      rt.rewinding = false;
-      rt.ex.asyncify_stop_rewind();
-      this.enter(v, rt);
-      return v.resumeResult;
-    }
-    this.account(rt, this.exitCost);
-    const r = this.hv.hypercall(v, nr, a0, a1, a2, a3, a4);
-    const w = v.wait;
-    if (w !== null) {
-      if (w.kind === 'stop') throw STOP;
-      v.resumeResult = r;
-      this.unwind(v, rt);
-      return 0;
-    }
+  /**
+   * The hypercall trap of one vCPU: a closure per vCPU so that the hot path (account time,
+   * dispatch, VM entry) touches no lookup tables. `fuel` is the fuel left at the call.
+   */
+  private trapFor(v: Vcpu, rt: VcpuRuntime): (nr: number, a0: number, a1: number, a2: number, a3: number, a4: number, fuel: number) => number {
+    const hv = this.hv;
+    const nsPerFuel = this.nsPerFuel;
+    const exitCost = this.exitCost;
+    const d = v.domain;
+    const timeIdx = v.timeIdx;
+    const stIdx = timeIdx + ((VCPU_TIME_INFO_OFF.system_time - VCPU_TIME_INFO_OFF.version) >>> 2);
+    const pa = v.upcallPendingAddr;
+    const ma = v.upcallMaskAddr;
+    return (nr, a0, a1, a2, a3, a4, fuel) => {
+      if (rt.rewinding) return this.resume(v, rt);
+      const now = hv.now + (rt.lastFuel - fuel) * nsPerFuel + exitCost;
+      hv.now = now;
+      rt.lastFuel = fuel;
+      const r = hv.hypercall(v, nr, a0, a1, a2, a3, a4);
+      if (v.wait !== null) return this.leave(v, rt, r);
+      // VM entry, inlined from enter() for the common case: time record (seqlock as in
+      // Hypervisor.updateTime), then the upcall check. Plain accesses: one thread (see there).
+      const i32 = d.mem.i32;
+      const ver = i32[timeIdx]!;
+      i32[timeIdx] = ver + 1;
+      i32[stIdx] = now % 4294967296;
+      i32[stIdx + 1] = Math.floor(now / 4294967296);
+      i32[timeIdx] = ver + 2;
+      const u8 = d.mem.u8;
+      if (u8[pa] !== 0 && u8[ma] === 0) this.enter(v, rt);
+      return r;
+    };
+  }
+
+  /** Rewind reached the import that unwound: finish the rewind, VM entry, hand back the result. */
+  private resume(v: Vcpu, rt: VcpuRuntime): number {
+    rt.rewinding = false;
+    rt.ex.asyncify_stop_rewind();
     this.enter(v, rt);
-    return r;
+    return v.resumeResult;
+  }
+
+  /** The vCPU must leave the CPU after a hypercall: abandon its stack (stop) or unwind it (wait). */
+  private leave(v: Vcpu, rt: VcpuRuntime, r: number): number {
+    if (v.wait!.kind === 'stop') throw STOP;
+    v.resumeResult = r;
+    this.unwind(v, rt);
+    return 0;
   }
 
   private onFuel(v: Vcpu, rt: VcpuRuntime): void {
     const hv = this.hv;
+    // Fuel starts at INT32_MAX in a new instance: running out before the engine holds the
+    // instance means the start function ran away. Throwing aborts the instantiation.
+    if (rt.ex === undefined) throw new GuestFault('the start function ran away (fuel exhausted during instantiation)');
     if (rt.rewinding) {
-      rt.rewinding = false;
-      rt.ex.asyncify_stop_rewind();
-      this.enter(v, rt);
+      this.resume(v, rt);
       return;
     }
     this.account(rt, 0);

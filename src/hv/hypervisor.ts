@@ -231,10 +231,10 @@ export class Hypervisor implements EvtchnHost {
    * the order every reader sees (a parallel engine must make the two version stores SeqCst).
    */
   updateTime(v: Vcpu): void {
+    // The engine's hypercall trap inlines this sequence; keep the two in step.
     const i32 = v.domain.mem.i32;
-    const rec = (v.domain.vcpuInfo(v.index) + VCPU_INFO_OFF.time) >>> 2;
-    const vi = rec + (VCPU_TIME_INFO_OFF.version >>> 2);
-    const st = rec + (VCPU_TIME_INFO_OFF.system_time >>> 2);
+    const vi = v.timeIdx;
+    const st = vi + ((VCPU_TIME_INFO_OFF.system_time - VCPU_TIME_INFO_OFF.version) >>> 2);
     const ver = i32[vi]!;
     i32[vi] = ver + 1;
     const t = this.now;

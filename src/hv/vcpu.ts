@@ -7,6 +7,7 @@
  * `resumeResult` as the hypercall's result.
  * @module
  */
+import { VCPU_INFO_OFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
 import type { Domain } from './domain.ts';
 
 /** Why a vCPU left the CPU. */
@@ -62,11 +63,20 @@ export class Vcpu {
   inMulticall = false;
   /** The engine's per-vCPU state (instance, exports); opaque to the core. */
   engine: unknown = undefined;
+  /** Byte address of this vCPU's `evtchn_upcall_pending` (precomputed: read at every VM entry). */
+  readonly upcallPendingAddr: number;
+  /** Byte address of this vCPU's `evtchn_upcall_mask`. */
+  readonly upcallMaskAddr: number;
+  /** i32 index of this vCPU's time record `version` (system_time is at +2). */
+  readonly timeIdx: number;
 
   /** Creates a vCPU (down). */
   constructor(domain: Domain, index: number) {
     this.domain = domain;
     this.index = index;
+    this.upcallPendingAddr = domain.upcallPendingAddr(index);
+    this.upcallMaskAddr = domain.upcallMaskAddr(index);
+    this.timeIdx = (domain.vcpuInfo(index) + VCPU_INFO_OFF.time + VCPU_TIME_INFO_OFF.version) >>> 2;
   }
 
   /** True when the vCPU waits in `sched_block` or `sched_poll`. */

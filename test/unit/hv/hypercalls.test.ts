@@ -114,7 +114,7 @@ describe('sched', () => {
     v.wait = null;
     d!.mem.setU64(t, 5000);
     expect(call(hv, v, Hc.sched_poll, SCRATCH, 1, t)).toBe(0);
-    expect(v.wait?.kind).toBe('poll');
+    expect(v.wait).toMatchObject({ kind: 'poll', deadline: 5000 });
     hv.now = 5000;
     hv.fireTimers();
     expect(v.wait).toBe(null);
