@@ -1,6 +1,6 @@
 /**
  * Types of the toolstack API: what a caller (the CLI, a test, a user's script) gives to
- * {@link System} and what it gets back. Kept apart from the implementation so that the CLI and
+ * `System` (src/control/system.ts) and what it gets back. Kept apart from the implementation so that the CLI and
  * the config parser depend only on these shapes.
  * @module
  */
