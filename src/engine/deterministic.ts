@@ -300,8 +300,9 @@ export class DeterministicEngine {
       const i32 = d.mem.i32;
       const ver = i32[timeIdx]!;
       i32[timeIdx] = ver + 1;
-      i32[stIdx] = now % 4294967296;
-      i32[stIdx + 1] = Math.floor(now / 4294967296);
+      const hi = Math.floor(now / 4294967296);
+      i32[stIdx] = now - hi * 4294967296;
+      i32[stIdx + 1] = hi;
       i32[timeIdx] = ver + 2;
       const u8 = d.mem.u8;
       if (u8[pa] !== 0 && u8[ma] === 0) this.enter(v, rt);

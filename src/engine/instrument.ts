@@ -7,11 +7,10 @@
  *    a vCPU and reads it back to learn what was consumed; inside `pvisor.fuel` it either refills
  *    the budget and returns, or preempts the vCPU by unwinding it. Fuel therefore counts
  *    "function entries + loop iterations", a deterministic measure of work.
- * 2. **The hypercall carries the fuel.** The `pv.hypercall` import is replaced by a small function
- *    of the same name and type that calls the new import `pvisor.hypercall` with the six
- *    arguments and the current `__pv_fuel` as a seventh. The host learns the fuel consumed
- *    without reading the global from JS, which costs ~20 ns (as much as the import call itself);
- *    a global.get in Wasm is free.
+ * 2. **The hypercall carries the fuel.** Calls to the `pv.hypercall` import become calls to the
+ *    new import `pvisor.hypercall` with the six arguments and the current `__pv_fuel` as a
+ *    seventh. The host learns the fuel consumed without reading the global from JS, which costs
+ *    ~20 ns (as much as the import call itself); a global.get in Wasm is free.
  * 3. **Asyncify** with `pvisor.hypercall`, `pvisor.fuel` and every `hw.*` import as the points
  *    where the host may unwind the guest (and later rewind it).
  * 4. Function names are kept (name section), so a trap's `err.stack` names guest functions;
@@ -52,7 +51,7 @@ import { GuestImageError } from './errors.ts';
  * Version of the instrumentation output. It is part of the cache key: bump it whenever the
  * bytes produced for the same input change (new check shape, new pass options, new exports).
  */
-export const INSTRUMENT_VERSION = 'pvisor-instrument-2';
+export const INSTRUMENT_VERSION = 'pvisor-instrument-3';
 
 /** Name of the exported fuel global (mutable i32). */
 export const FUEL_EXPORT = '__pv_fuel';
@@ -228,20 +227,35 @@ function addFuel(mod: binaryen.Module): string {
 }
 
 /**
- * Replaces the `pv.hypercall` import with a function of the same internal name and type that
- * calls `pvisor.hypercall(nr, a0..a4, fuel)`. Every call site and table entry keeps working
- * because they refer to the internal name. Added after the fuel pass: the wrapper has no check.
+ * Replaces the `pv.hypercall` import with `pvisor.hypercall(nr, a0..a4, fuel)`: every direct
+ * call is retargeted with `global.get __pv_fuel` appended as a seventh operand (no extra call
+ * layer on the hot path), and a function of the old internal name and type forwards the same
+ * way for the rare indirect uses (a table entry, `ref.func`). Added after the fuel pass: the
+ * forwarder has no check of its own.
  */
 function passFuelToHypercall(mod: binaryen.Module, fuel: string): void {
   const { i32 } = binaryen;
   let name: string | undefined;
+  const defined: binaryen.FunctionRef[] = [];
   for (let i = 0; i < mod.getNumFunctions(); i++) {
-    const f = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
+    const ref = mod.getFunctionByIndex(i);
+    const f = binaryen.getFunctionInfo(ref);
     if (f.module === 'pv' && f.base === 'hypercall') name = f.name;
+    else if (f.module === null || f.module === '') defined.push(ref);
   }
   if (name === undefined) return; // not a PV guest
   const target = freshName(mod, '__pv_hypercall_fuel');
   mod.addFunctionImport(target, HYPERCALL_IMPORT.module, HYPERCALL_IMPORT.name, binaryen.createType([i32, i32, i32, i32, i32, i32, i32]), i32);
+  const calls: number[] = [];
+  for (const f of defined) {
+    walk(binaryen.getFunctionInfo(f).body, (e, id) => {
+      if (id === binaryen.CallId && (binaryen.getExpressionInfo(e) as binaryen.CallInfo).target === name) calls.push(e);
+    });
+  }
+  for (const c of calls) {
+    X.Call.setTarget(c, target);
+    X.Call.appendOperand(c, mod.global.get(fuel, i32));
+  }
   mod.removeFunction(name);
   const args = [0, 1, 2, 3, 4, 5].map((k) => mod.local.get(k, i32));
   mod.addFunction(name, binaryen.createType([i32, i32, i32, i32, i32, i32]), i32, [], mod.call(target, [...args, mod.global.get(fuel, i32)], i32));
@@ -259,6 +273,7 @@ const X = binaryen as unknown as Record<string, StaticClass> & {
   Loop: { getBody(e: number): number; setBody(e: number, body: number): void };
   AtomicWait: { setTimeout(e: number, timeout: number): void };
   Function: { setBody(f: binaryen.FunctionRef, body: number): void };
+  Call: { setTarget(e: number, target: string): void; appendOperand(e: number, operand: number): number };
 };
 
 /** Child accessors: a getter name, or [count getter, indexed getter] for a list. */
