@@ -195,6 +195,18 @@ export class Hypervisor implements EvtchnHost {
     d.endedAt = this.now;
   }
 
+  /** Pauses a running domain: its vCPUs keep their state but are not scheduled. */
+  pause(d: Domain): void {
+    if (d.state === 'running') d.state = 'paused';
+  }
+
+  /** Resumes a paused domain: its runnable vCPUs go back on the run queue. */
+  unpause(d: Domain): void {
+    if (d.state !== 'paused') return;
+    d.state = 'running';
+    for (const v of d.vcpus) if (v.up && v.wait === null) this.sched.enqueue(v);
+  }
+
   /** Stops a domain for a fault of its own (trap, hostile act); the other domains go on. */
   crash(d: Domain, reason: string, backtrace: string[] = []): void {
     if (!d.alive) return;

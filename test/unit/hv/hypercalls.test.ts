@@ -241,3 +241,21 @@ describe('multicall', () => {
     expect(d!.mem.i32At(A(b + MULTICALL_ENTRY_SIZE + 4))).toBe(-999);
   });
 });
+
+describe('domain life cycle', () => {
+  it('a paused domain is not scheduled; unpause puts its runnable vCPUs back; a blocked domain reads as blocked', () => {
+    const { hv, doms: [a, b] } = makeHv(2, { vcpus: 1 });
+    hv.pause(a!);
+    expect(a!.runState).toBe('paused');
+    expect(hv.sched.next()).toBe(b!.vcpus[0]);
+    expect(hv.sched.next()).toBe(undefined);
+    hv.unpause(a!);
+    expect(a!.runState).toBe('running');
+    expect(hv.sched.next()).toBe(a!.vcpus[0]);
+    call(hv, a!.vcpus[0]!, Hc.sched_block);
+    expect(a!.runState).toBe('blocked');
+    hv.shutdown(a!, 0, 0);
+    hv.unpause(a!);
+    expect(a!.runState).toBe('shutdown');
+  });
+});
