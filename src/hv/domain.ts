@@ -11,6 +11,7 @@ import type { GuestAddr } from '../abi/index.ts';
 import { NR_EVENT_CHANNELS, SHARED_INFO_OFF, VCPU_INFO_SIZE, VCPU_INFO_OFF } from '../abi/index.ts';
 import type { DomainLayout } from './layout.ts';
 import type { GuestMemory } from './memory.ts';
+import { MmioBus } from './mmio.ts';
 import { Vcpu } from './vcpu.ts';
 
 /** Stored life-cycle state. */
@@ -72,6 +73,8 @@ export class Domain {
   consoleIn: Uint8Array = new Uint8Array(0);
   /** Hypercalls made, by number (numbers ≥ 64 counted in slot 0). */
   readonly hypercalls = new Uint32Array(64);
+  /** The domain's MMIO address space (device register windows). */
+  readonly mmio = new MmioBus();
 
   /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
   readonly pendingIdx: number;

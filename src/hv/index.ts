@@ -14,3 +14,5 @@ export { layoutFor, reservedBytes, ASYNCIFY_AREA, CMDLINE_OFFSET, PAGE } from '.
 export type { DomainLayout } from './layout.ts';
 export { Scheduler } from './scheduler.ts';
 export * as evtchn from './evtchn.ts';
+export { MmioBus, MMIO_UNMAPPED } from './mmio.ts';
+export type { MmioDevice } from './mmio.ts';
