@@ -31,6 +31,7 @@ import {
   ETIMEDOUT,
   EVTCHN_STATUS_SIZE,
   EVTCHNSTAT_CLOSED,
+  EVTCHNSTAT_DEVICE,
   EVTCHNSTAT_INTERDOMAIN,
   EVTCHNSTAT_IPI,
   EVTCHNSTAT_UNBOUND,
@@ -404,17 +405,18 @@ export const evtchn_bind_ipi: ModelCall = (s, caller, args) => {
 
 /**
  * `evtchn_send`: "Sends an event: on an INTERDOMAIN port to the peer's port, on an IPI port to the
- * port itself. Sending on an UNBOUND port does nothing and succeeds; VIRQ ports cannot be sent
- * on." returns "0."
+ * port itself. Sending on an UNBOUND port does nothing and succeeds; VIRQ and DEVICE ports cannot
+ * be sent on (only the host raises them)." returns "0."
  */
 export const evtchn_send: ModelCall = (s, caller, args) => {
   const port = u32(args, 0);
-  // EINVAL: "port is out of range, CLOSED or VIRQ."
+  // EINVAL: "port is out of range, CLOSED, VIRQ or DEVICE."
   if (!portInRange(port)) return fail(s, EINVAL);
   const p = getPort(self(s, caller), port);
   switch (p.state) {
     case 'closed':
     case 'virq':
+    case 'device':
       return fail(s, EINVAL);
     case 'unbound':
       return ok(s, 0);
@@ -458,8 +460,9 @@ export const evtchn_unmask: ModelCall = (s, caller, args) => {
 
 /**
  * `evtchn_close`: "Frees a port. The peer of an INTERDOMAIN port goes back to UNBOUND (allowing
- * this domain to bind again). The pending and mask bits are left for the guest to clear."
- * returns "0."
+ * this domain to bind again). Closing a DEVICE port is allowed: the device then has no interrupt
+ * until the toolstack attaches it again. The pending and mask bits are left for the guest to
+ * clear." returns "0."
  *
  * The peer becomes UNBOUND with remote_dom = this domain, keeping its vCPU. Unlike Xen, which
  * clears the freed port's pending bit, the pending bit stays (the spec says so). A vCPU polling
@@ -497,12 +500,15 @@ function statCode(p: ModelPort): number {
       return EVTCHNSTAT_VIRQ;
     case 'ipi':
       return EVTCHNSTAT_IPI;
+    case 'device':
+      return EVTCHNSTAT_DEVICE;
   }
 }
 
 /**
- * The evtchn_status struct for `port`. Choice: fields that do not apply to the port's state are 0,
- * and a closed port reports vCPU 0 (Xen resets a freed channel to vCPU 0).
+ * The evtchn_status struct for `port`. Fields that do not apply to the port's state are 0 (the
+ * spec says so since 1.1: a DEVICE port reports only its vCPU), and a closed port reports vCPU 0
+ * (Xen resets a freed channel to vCPU 0).
  */
 export function statusBytes(port: number, p: ModelPort): Uint8Array {
   return u32Bytes(

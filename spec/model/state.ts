@@ -30,7 +30,13 @@ export type ModelPort =
   /** Bound to a virtual interrupt (EVTCHNSTAT_VIRQ). */
   | { readonly state: 'virq'; readonly virq: number; readonly vcpu: number }
   /** Bound for inter-processor interrupts within the domain (EVTCHNSTAT_IPI). */
-  | { readonly state: 'ipi'; readonly vcpu: number };
+  | { readonly state: 'ipi'; readonly vcpu: number }
+  /**
+   * Bound by the host to a device's interrupt (EVTCHNSTAT_DEVICE). No call creates one: the
+   * toolstack binds it before the guest runs, so the model meets it only in states built by hand
+   * (or observed from a host with devices attached). The guest may close it but not send on it.
+   */
+  | { readonly state: 'device'; readonly vcpu: number };
 
 /** What a blocked vCPU waits for. */
 export type ModelBlock =

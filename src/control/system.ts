@@ -11,13 +11,13 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT } from '../abi/index.ts';
+import { MAX_DEVICES, MMIO_DEVICE_BASE, MMIO_WINDOW_SIZE, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT } from '../abi/index.ts';
 import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
 import { GuestImageError } from '../engine/errors.ts';
 import { inspectGuest } from '../engine/loader.ts';
 import { Hypervisor, reservedBytes, WASM_PAGE } from '../hv/index.ts';
-import type { Domain } from '../hv/index.ts';
+import type { Domain, MmioDevice } from '../hv/index.ts';
 import type { DomainConfig, DomainOutcome, DomainReport, RunReport, SystemOptions } from './types.ts';
 
 /** Splits each domain's console stream into lines and prefixes them with `[name] `. */
@@ -35,6 +35,28 @@ class PrefixedConsole {
   }
 }
 
+/**
+ * A device {@link System.attachDevice} can plug into a domain: an MMIO register window (the
+ * transport, e.g. virtio-mmio) plus what the manifest says about it, and optionally a way to be
+ * handed its interrupt line.
+ */
+export type AttachableDevice = MmioDevice & {
+  /** Manifest name (1..15 bytes of UTF-8), e.g. `vda` or `console0`. */
+  readonly name: string;
+  /** A VIRTIO_ID_* value. */
+  readonly type: number;
+  /** Receives the function that raises the device's interrupt (its DEVICE event channel). */
+  setInterrupt?(raise: () => void): void;
+};
+
+/** Where {@link System.attachDevice} put a device. */
+export interface AttachedDevice {
+  /** MMIO address of the device's window. */
+  base: number;
+  /** The DEVICE event-channel port bound for its interrupt. */
+  port: number;
+}
+
 /** A set of domains and the host that runs them. */
 export class System {
   /** The hypervisor core (exposed for tests and tools). */
@@ -44,6 +66,8 @@ export class System {
   private readonly decoders = new Map<Domain, TextDecoder>();
   private readonly prefixed: PrefixedConsole;
   private readonly configs: DomainConfig[] = [];
+  /** Set by the first run(): devices can no longer be attached (guests read the manifest at boot). */
+  private started = false;
 
   /** Creates an empty system. */
   constructor(opts: SystemOptions) {
@@ -98,8 +122,45 @@ export class System {
     return d;
   }
 
+  /**
+   * Plugs a device into a domain: maps its register window at the domain's next free slot
+   * (MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE), binds a DEVICE event-channel port on vCPU 0 for its
+   * interrupt, adds it to the manifest the guest finds in start_info, and hands the device a
+   * callback that raises that port.
+   * @throws Error when called after run() (the guest has read its manifest), when the window is
+   *   larger than MMIO_WINDOW_SIZE, or when the manifest is full.
+   */
+  attachDevice(domain: Domain, dev: AttachableDevice): AttachedDevice {
+    if (this.started) throw new Error(`attachDevice(${domain.name}, ${dev.name}): devices must be attached before run()`);
+    if (!this.hv.domains.includes(domain)) throw new Error(`attachDevice: ${domain.name} is not a domain of this system`);
+    if (!Number.isInteger(dev.size) || dev.size < 4 || dev.size > MMIO_WINDOW_SIZE) {
+      throw new Error(`attachDevice(${domain.name}, ${dev.name}): window of ${dev.size} bytes; it must be 4..${MMIO_WINDOW_SIZE}`);
+    }
+    // Slot = manifest index, so window i and manifest entry i describe the same device.
+    const base = MMIO_DEVICE_BASE + domain.nrDevices * MMIO_WINDOW_SIZE;
+    const hv = this.hv;
+    // Check what the manifest would refuse before mapping or binding, so a refused device leaves
+    // nothing behind (no window, no port).
+    const nameBytes = new TextEncoder().encode(dev.name).length;
+    if (domain.nrDevices >= MAX_DEVICES) throw new Error(`attachDevice(${domain.name}, ${dev.name}): at most ${MAX_DEVICES} devices per domain`);
+    if (nameBytes < 1 || nameBytes > 15) throw new Error(`attachDevice(${domain.name}): device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
+    if (!Number.isInteger(dev.type) || dev.type < 0 || dev.type > 0xffffffff) throw new Error(`attachDevice(${domain.name}, ${dev.name}): type ${dev.type} is not a u32`);
+    domain.mmio.map(base, dev);
+    let port: number;
+    try {
+      port = hv.bindDevicePort(domain, 0);
+    } catch (e) {
+      domain.mmio.unmap(base);
+      throw e;
+    }
+    hv.addDeviceToManifest(domain, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
+    dev.setInterrupt?.(() => hv.raiseDevice(domain, port));
+    return { base, port };
+  }
+
   /** Runs every domain until all have ended, none can make progress, or the time limit. */
   async run(): Promise<RunReport> {
+    this.started = true;
     const t0 = performance.now();
     this.engine.run();
     const wallMs = performance.now() - t0;

@@ -8,7 +8,12 @@
  * when the vCPU runs again, calls the same entry export in rewind mode so that the import
  * returns where it left off.
  *
- * Virtual time: fuel consumed × `nsPerFuel`, plus `exitCostNs` per hypercall; when nothing is
+ * MMIO traps (`hw.mmio_read32` / `hw.mmio_write32`) go to the domain's MMIO bus: each is one exit,
+ * counted in `domain.mmioExits` and charged like a hypercall, and ends with a VM entry, so an
+ * interrupt a device raises during the access is delivered before the trap returns. The other
+ * `hw.*` imports (port I/O, halt) belong to full virtualization and crash a PV guest that calls them.
+ *
+ * Virtual time: fuel consumed × `nsPerFuel`, plus `exitCostNs` per hypercall or MMIO trap; when nothing is
  * runnable, time jumps to the next timer. Nothing depends on the host clock, so the same image,
  * inputs and seed give the same console output, exit counts and timestamps.
  *
@@ -31,7 +36,7 @@ export interface EngineOptions {
   sliceNs?: number;
   /** Virtual ns charged per fuel unit (function entry or loop iteration; default 4). */
   nsPerFuel?: number;
-  /** Virtual ns charged per hypercall exit (default 50). */
+  /** Virtual ns charged per hypercall or MMIO trap exit (default 50). */
   exitCostNs?: number;
   /** Stop when virtual time reaches this (default: run until no domain can make progress). */
   maxTimeNs?: number;
@@ -69,6 +74,19 @@ class StopVcpu {
   readonly stop = true;
 }
 const STOP = new StopVcpu();
+
+/**
+ * A device threw from inside an MMIO access: a host bug, not a guest fault. Wrapping the device's
+ * error keeps it on the host-fault path of the engine (logged, domain crashed) even when it is a
+ * RangeError, which the engine would otherwise take for a guest stack overflow.
+ */
+class DeviceFault extends Error {
+  /** Creates the fault around the device's error. */
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'DeviceFault';
+  }
+}
 
 /** A fault of the guest's own that ends its domain (reason recorded, host goes on). */
 export class GuestFault extends Error {
@@ -139,7 +157,7 @@ export class DeterministicEngine {
     const img = this.modules.get(d);
     if (img === undefined) throw new Error(`domain ${d.name} has no image attached`);
     const rt = { area: d.layout.asyncify[v.index]!, lastFuel: 0, rewinding: false, unwinding: false, upcallSlices: 0 } as unknown as VcpuRuntime;
-    const hw: Record<string, () => never> = {};
+    const hw: Record<string, (...args: number[]) => number | void> = {};
     for (const name of img.info.imports) {
       if (name.startsWith('hw.')) {
         hw[name.slice(3)] = () => {
@@ -147,6 +165,9 @@ export class DeterministicEngine {
         };
       }
     }
+    // The MMIO traps of ABI 1.1 (spec `hw.traps`); the loader has checked their signatures.
+    if (img.info.imports.includes('hw.mmio_read32')) hw['mmio_read32'] = this.mmioReadFor(v, rt);
+    if (img.info.imports.includes('hw.mmio_write32')) hw['mmio_write32'] = this.mmioWriteFor(v, rt);
     const instance = new WebAssembly.Instance(img.module, {
       env: { memory: d.mem.memory },
       // The instrumenter routes pv.hypercall through pvisor.hypercall, which adds the fuel left.
@@ -228,7 +249,8 @@ export class DeterministicEngine {
   private fault(d: Domain, v: Vcpu, e: unknown): void {
     const hv = this.hv;
     if (e instanceof WebAssembly.RuntimeError || e instanceof GuestFault || e instanceof RangeError) {
-      const msg = e instanceof RangeError ? `stack overflow (${e.message})` : e.message;
+      // `as Error`: the three classes are structurally alike, so TS may narrow the else arm to never.
+      const msg = e instanceof RangeError ? `stack overflow (${e.message})` : (e as Error).message;
       hv.crash(d, `vCPU ${v.index}: ${msg}`, parseWasmBacktrace(e));
     } else {
       // A host bug must not take the host down: the domain ends, the host logs it.
@@ -307,6 +329,54 @@ export class DeterministicEngine {
       const u8 = d.mem.u8;
       if (u8[pa] !== 0 && u8[ma] === 0) this.enter(v, rt);
       return r;
+    };
+  }
+
+  /**
+   * Exit bookkeeping shared by the MMIO traps: charge the fuel used since the last exit plus the
+   * exit cost, and trace the access. An `hw.*` import carries no fuel operand (only
+   * `pvisor.hypercall` does), so the fuel global is read here; MMIO traps are rare next to
+   * hypercalls, so the extra global read does not matter.
+   */
+  private mmioExit(rt: VcpuRuntime): void {
+    this.account(rt, this.exitCost);
+  }
+
+  /** Runs a device access, turning anything it throws into a host fault of this domain. */
+  private device<T>(d: Domain, what: string, addr: number, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw new DeviceFault(`device at MMIO 0x${(addr >>> 0).toString(16)} threw on ${what}: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+  }
+
+  /** `hw.mmio_read32(addr) -> i32` of one vCPU: one exit, the bus read, then VM entry. */
+  private mmioReadFor(v: Vcpu, rt: VcpuRuntime): (addr: number) => number {
+    const hv = this.hv;
+    const d = v.domain;
+    return (addr) => {
+      this.mmioExit(rt);
+      d.mmioExits.read++;
+      const value = this.device(d, 'read', addr, () => d.mmio.read32(addr >>> 0));
+      if (hv.trace !== null) hv.trace.push({ t: hv.now, dom: d.id, vcpu: v.index, ev: 'mmio_read32', args: [addr | 0], ret: value | 0 });
+      this.enter(v, rt);
+      // An i32 result: the u32 register value's bits.
+      return value | 0;
+    };
+  }
+
+  /** `hw.mmio_write32(addr, value)` of one vCPU: one exit, the bus write, then VM entry. */
+  private mmioWriteFor(v: Vcpu, rt: VcpuRuntime): (addr: number, value: number) => void {
+    const hv = this.hv;
+    const d = v.domain;
+    return (addr, value) => {
+      this.mmioExit(rt);
+      d.mmioExits.write++;
+      // The device may raise its DEVICE port synchronously; enter() below delivers it.
+      this.device(d, 'write', addr, () => d.mmio.write32(addr >>> 0, value >>> 0));
+      if (hv.trace !== null) hv.trace.push({ t: hv.now, dom: d.id, vcpu: v.index, ev: 'mmio_write32', args: [addr | 0, value | 0] });
+      this.enter(v, rt);
     };
   }
 

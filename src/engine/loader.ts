@@ -11,6 +11,7 @@
  * Every problem is collected and reported at once, each with the fix (usually a linker flag).
  * @module
  */
+import { HW_TRAPS } from '../abi/index.ts';
 import { GuestImageError } from './errors.ts';
 
 /** What the engine needs to know about a guest image that passed {@link inspectGuest}. */
@@ -140,8 +141,17 @@ export function inspectGuest(bytes: Uint8Array, name: string): GuestImageInfo {
         `imports ${full}, which does not exist; the only pv import is pv.hypercall (every call goes through it with its number)`,
       );
     } else if (imp.module === 'hw') {
-      // Any hw.* function is accepted for now: the full-virtualization mode binds them.
+      // Other hw.* functions are accepted for now: the full-virtualization mode binds them. The
+      // ABI's traps (spec `hw.traps`) are bound by the engine, so their signatures must match:
+      // a JS import accepts any signature and would silently read missing arguments as undefined.
+      const trap = HW_TRAPS.find((x) => x.name === imp.name);
       if (d.kind !== 'func') problems.push(`imports ${full} as a ${d.kind}; hw.* imports must be functions`);
+      else if (trap !== undefined) {
+        const want: FuncType = { params: trap.params.map(() => 'i32'), results: trap.result === 'void' ? [] : ['i32'] };
+        if (!sameType(d.type, want)) {
+          problems.push(`imports ${full} with signature ${fmtType(d.type)}; it must be ${fmtType(want)} — declare it as pvisor/abi.h does: pv_${trap.name}`);
+        }
+      }
     } else if (imp.module === RESERVED_IMPORT_MODULE) {
       problems.push(
         `imports ${full}; the module name "pvisor" is reserved for the host's instrumentation (is this image already instrumented? load the original image)`,

@@ -31,6 +31,14 @@ export interface Port {
   virq: number;
 }
 
+/** MMIO exits of a domain by kind (each `hw.mmio_*` trap is one exit, mapped or not). */
+export interface MmioExits {
+  /** `hw.mmio_read32` traps. */
+  read: number;
+  /** `hw.mmio_write32` traps. */
+  write: number;
+}
+
 /** What the image offers, as the loader found it. */
 export interface DomainCaps {
   /** Exports `pv_upcall`. */
@@ -75,6 +83,10 @@ export class Domain {
   readonly hypercalls = new Uint32Array(64);
   /** The domain's MMIO address space (device register windows). */
   readonly mmio = new MmioBus();
+  /** MMIO traps taken, by kind (the engine counts them; exits for the PV/full-virt comparison). */
+  readonly mmioExits: MmioExits = { read: 0, write: 0 };
+  /** Entries written to the device manifest so far (start_info.nr_devices). */
+  nrDevices = 0;
 
   /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
   readonly pendingIdx: number;

@@ -10,7 +10,7 @@
  * @module
  */
 import {
-  DOMID_SELF, EEXIST, EINVAL, ENOSPC, ESRCH, EFAULT, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN,
+  DOMID_SELF, EEXIST, EINVAL, ENOSPC, ESRCH, EFAULT, EVTCHNSTAT_CLOSED, EVTCHNSTAT_DEVICE, EVTCHNSTAT_INTERDOMAIN,
   EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, EVTCHN_STATUS_OFF, EVTCHN_STATUS_SIZE,
   NR_EVENT_CHANNELS, VIRQ_CONSOLE, VIRQ_TIMER,
 } from '../abi/index.ts';
@@ -126,7 +126,29 @@ export function bindIpi(d: Domain, vcpu: number): number {
   return p;
 }
 
-/** `evtchn_send`. */
+/**
+ * Binds the lowest free port to a device interrupt notifying vCPU `vcpu` (host side; no
+ * hypercall creates DEVICE ports). Returns the port, EINVAL for a bad vCPU, or ENOSPC.
+ */
+export function bindDevice(d: Domain, vcpu: number): number {
+  if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= d.vcpus.length) return EINVAL;
+  const p = d.freePort();
+  if (p < 0) return ENOSPC;
+  bind(d, p, EVTCHNSTAT_DEVICE, vcpu);
+  return p;
+}
+
+/**
+ * A device raises its interrupt: `port` fires if it is still a DEVICE port of a live domain. After the guest
+ * closed it (or it was reused for something else) the interrupt is dropped, so a device can
+ * never raise a port the guest now uses for another purpose.
+ */
+export function raiseDevice(h: EvtchnHost, d: Domain, port: number): void {
+  // A dead domain's vCPUs must not be woken back onto the run queue.
+  if (d.alive && d.ports[port]?.state === EVTCHNSTAT_DEVICE) raise(h, d, port);
+}
+
+/** `evtchn_send`: DEVICE ports, like VIRQ ports, fall to EINVAL (only the host raises them). */
 export function send(h: EvtchnHost, d: Domain, port: number): number {
   if (port >= NR_EVENT_CHANNELS) return EINVAL;
   const e = d.ports[port];

@@ -8,8 +8,8 @@
  * @module
  */
 import {
-  ABI_VERSION, CMDLINE_MAX, ETIMEDOUT, SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF,
-  START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, callName, makeDispatch,
+  ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ETIMEDOUT, MAX_DEVICES, MMIO_WINDOW_SIZE,
+  SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, callName, makeDispatch,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { TraceRecord } from '../control/types.ts';
@@ -48,6 +48,20 @@ export interface CreateDomainOptions {
   cmdline?: string;
   /** Controlling domain. */
   privileged?: boolean;
+}
+
+/** One device as the guest finds it in the manifest (`start_info.devices`). */
+export interface DeviceManifestEntry {
+  /** Name, at most 15 bytes of UTF-8 (the field is NUL-padded and always NUL-terminated). */
+  name: string;
+  /** A VIRTIO_ID_* value. */
+  type: number;
+  /** MMIO address of the register window. */
+  mmioBase: number;
+  /** Bytes of the window (1..MMIO_WINDOW_SIZE). */
+  mmioSize: number;
+  /** The DEVICE event-channel port bound for its interrupt. */
+  evtchn: number;
 }
 
 /** Thrown by {@link Hypervisor.createDomain} for a configuration the host cannot build. */
@@ -139,6 +153,10 @@ export class Hypervisor implements EvtchnHost {
     w(START_INFO_OFF.cmdline, layout.cmdline);
     w(START_INFO_OFF.cmdline_len, cmd.length);
     w(START_INFO_OFF.reserved_base, layout.reservedBase);
+    // ABI 1.1: the manifest's address is written even while it is empty, so a guest never has to
+    // special-case 0 devices; entries are added with addDeviceToManifest before the guest runs.
+    w(START_INFO_OFF.nr_devices, 0);
+    w(START_INFO_OFF.devices, layout.devices);
     mem.copyIn(layout.cmdline, cmd);
     const sh = layout.sharedInfo;
     mem.setU64((sh + SHARED_INFO_OFF.wc_sec) as GuestAddr, this.wallclock.sec);
@@ -147,6 +165,59 @@ export class Hypervisor implements EvtchnHost {
 
     this.vcpuUp(d.vcpus[0]!, { fn: 0, stack: 0, arg: layout.startInfo });
     return d;
+  }
+
+  /**
+   * Binds the lowest free port of `d` to a device interrupt (state EVTCHNSTAT_DEVICE) whose
+   * events go to vCPU `vcpu`. The toolstack calls it when it attaches a device.
+   * @throws RangeError when `vcpu` is not a vCPU of `d` or no port is free (a host configuration error).
+   */
+  bindDevicePort(d: Domain, vcpu = 0): number {
+    const p = evtchn.bindDevice(d, vcpu);
+    if (p < 0) {
+      throw new RangeError(`${d.name}: cannot bind a device port on vCPU ${vcpu} (${p === EINVAL ? 'no such vCPU' : 'no free port'})`);
+    }
+    return p;
+  }
+
+  /**
+   * A device's interrupt: raises `port` of `d` as an event if it is still a DEVICE port (the
+   * guest may have closed it; then the interrupt is dropped). Safe to call from inside an MMIO
+   * trap: the event is delivered at the VM entry that ends the trap.
+   */
+  raiseDevice(d: Domain, port: number): void {
+    evtchn.raiseDevice(this, d, port);
+  }
+
+  /**
+   * Appends a device to `d`'s manifest: writes the next `device_info` entry and bumps
+   * `start_info.nr_devices`. The guest reads the manifest at boot, so call it before `d` runs.
+   * @returns the entry's index.
+   * @throws RangeError when the manifest is full (MAX_DEVICES) or an entry field is out of range.
+   */
+  addDeviceToManifest(d: Domain, dev: DeviceManifestEntry): number {
+    const i = d.nrDevices;
+    if (i >= MAX_DEVICES) throw new RangeError(`${d.name}: at most ${MAX_DEVICES} devices per domain`);
+    const name = new TextEncoder().encode(dev.name);
+    if (name.length === 0 || name.length > 15) throw new RangeError(`device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
+    if (!Number.isInteger(dev.mmioSize) || dev.mmioSize < 1 || dev.mmioSize > MMIO_WINDOW_SIZE) {
+      throw new RangeError(`device ${dev.name}: window size ${dev.mmioSize} is not in 1..${MMIO_WINDOW_SIZE}`);
+    }
+    for (const [k, v] of [['type', dev.type], ['mmioBase', dev.mmioBase], ['evtchn', dev.evtchn]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`device ${dev.name}: ${k} ${v} is not a u32`);
+    }
+    const m = d.mem;
+    const e = d.layout.devices + i * DEVICE_INFO_SIZE;
+    // The whole entry is rewritten (NUL padding included): the reserved area is the host's.
+    m.fill(e as GuestAddr, DEVICE_INFO_SIZE);
+    m.copyIn((e + DEVICE_INFO_OFF.name) as GuestAddr, name);
+    m.setU32((e + DEVICE_INFO_OFF.type) as GuestAddr, dev.type);
+    m.setU32((e + DEVICE_INFO_OFF.mmio_base) as GuestAddr, dev.mmioBase);
+    m.setU32((e + DEVICE_INFO_OFF.mmio_size) as GuestAddr, dev.mmioSize);
+    m.setU32((e + DEVICE_INFO_OFF.evtchn) as GuestAddr, dev.evtchn);
+    d.nrDevices = i + 1;
+    m.setU32((d.layout.startInfo + START_INFO_OFF.nr_devices) as GuestAddr, d.nrDevices);
+    return i;
   }
 
   /** The single entry for every hypercall: count, dispatch, trace. */

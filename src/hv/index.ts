@@ -4,13 +4,13 @@
  * @module
  */
 export { Hypervisor, DomainConfigError, DEFAULT_WALLCLOCK } from './hypervisor.ts';
-export type { HypervisorOptions, CreateDomainOptions } from './hypervisor.ts';
+export type { HypervisorOptions, CreateDomainOptions, DeviceManifestEntry } from './hypervisor.ts';
 export { Domain } from './domain.ts';
-export type { DomainState, Port, DomainCaps } from './domain.ts';
+export type { DomainState, Port, DomainCaps, MmioExits } from './domain.ts';
 export { Vcpu, WAIT_BLOCK, WAIT_PREEMPT, WAIT_STOP, WAIT_YIELD } from './vcpu.ts';
 export type { Wait, VcpuEntry } from './vcpu.ts';
 export { GuestMemory, WASM_PAGE } from './memory.ts';
-export { layoutFor, reservedBytes, ASYNCIFY_AREA, CMDLINE_OFFSET, PAGE } from './layout.ts';
+export { layoutFor, reservedBytes, ASYNCIFY_AREA, CMDLINE_OFFSET, DEVICES_OFFSET, PAGE } from './layout.ts';
 export type { DomainLayout } from './layout.ts';
 export { Scheduler } from './scheduler.ts';
 export * as evtchn from './evtchn.ts';

@@ -7,7 +7,7 @@
  * runModelBased(hvHost, { seed: modelSeed(), numRuns: 200 });
  * ```
  */
-import { EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ } from '../../src/abi/generated/index.ts';
+import { EVTCHNSTAT_DEVICE, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ } from '../../src/abi/generated/index.ts';
 import type { ModelDomainConfig, ObservedDomain, ObservedPort } from '../../spec/model/index.ts';
 import type { Domain } from '../../src/hv/index.ts';
 import { call, makeHv } from './hv.ts';
@@ -31,6 +31,7 @@ function observedPorts(d: Domain): ObservedPort[] {
       out.push({ port, state: 'interdomain', remoteDom: p.remoteDom, remotePort: p.remotePort, vcpu: p.vcpu });
     } else if (p.state === EVTCHNSTAT_VIRQ) out.push({ port, state: 'virq', virq: p.virq, vcpu: p.vcpu });
     else if (p.state === EVTCHNSTAT_IPI) out.push({ port, state: 'ipi', vcpu: p.vcpu });
+    else if (p.state === EVTCHNSTAT_DEVICE) out.push({ port, state: 'device', vcpu: p.vcpu });
   });
   return out;
 }

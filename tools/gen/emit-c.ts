@@ -5,7 +5,7 @@
  * @module
  */
 import { callsByNr } from './emit-ts.ts';
-import { PRIMITIVES, type AbiSpec, type ArgSpec, type CallSpec } from './spec.ts';
+import { hwWasmSignature, PRIMITIVES, type AbiSpec, type ArgSpec, type CallSpec, type HwTrapSpec } from './spec.ts';
 import { BANNER_LINES, commentSafe, upper, wrap } from './text.ts';
 
 /** Header path, repository-relative. */
@@ -53,6 +53,13 @@ export function cPrototype(c: CallSpec): string {
 function cArgWord(a: ArgSpec): string {
   // Pointers go through uintptr_t: wasm32 pointers are 32 bits, and the host reads them unsigned.
   return a.type === 'ptr' ? `(int32_t)(uintptr_t)${a.name}` : `(int32_t)${a.name}`;
+}
+
+/** `uint32_t pv_mmio_read32(uint32_t addr)` without the semicolon: a hardware trap's C declaration. */
+export function cHwPrototype(t: HwTrapSpec): string {
+  const ty = (x: 'u32' | 'i32' | 'void'): string => (x === 'void' ? 'void' : x === 'u32' ? 'uint32_t' : 'int32_t');
+  const params = t.params.length === 0 ? 'void' : t.params.map((a) => `${ty(a.type)} ${a.name}`).join(', ');
+  return `${ty(t.result)} pv_${t.name}(${params})`;
 }
 
 /** The generated header text. */
@@ -107,7 +114,7 @@ export function emitC(spec: AbiSpec): string {
     o.push(...cdoc('', [`${s.doc}`, `Size ${s.size} bytes, align ${s.align}${s.appendOnly ? ', append-only' : ''}.`]));
     o.push(`struct ${tag} {`);
     for (const f of s.fields) {
-      o.push(...cdoc('    ', [`+${f.offset}: ${f.doc}`]));
+      o.push(...cdoc('    ', [`+${f.offset}${f.since !== undefined ? ` (since ${f.since})` : ''}: ${f.doc}`]));
       const arr = f.count !== undefined ? `[${f.count}]` : '';
       o.push(`    ${cFieldType(f.type)} ${f.name}${arr};`);
     }
@@ -155,6 +162,19 @@ export function emitC(spec: AbiSpec): string {
     while (words.length < 5) words.push('0');
     o.push(`    return pv_hypercall(PV_HC_${upper(c.name)}, ${words.join(', ')});`);
     o.push('}');
+    o.push('');
+  }
+  o.push(`/* ---- Hardware traps (import module "${spec.hw.module}"; not hypercalls) ---- */`);
+  o.push('');
+  o.push(...cdoc('', [spec.hw.doc]));
+  o.push('');
+  for (const tr of spec.hw.traps) {
+    const paras = [`${tr.name} (wasm ${hwWasmSignature(tr)}, since ${tr.since}). ${tr.doc}`];
+    if (tr.params.length > 0) paras.push(tr.params.map((a) => `@param ${a.name} ${a.doc}`).join('\n'));
+    paras.push(`@return ${tr.returns}`);
+    o.push(...cdoc('', paras));
+    o.push(`__attribute__((import_module("${spec.hw.module}"), import_name("${tr.name}")))`);
+    o.push(`${cHwPrototype(tr)};`);
     o.push('');
   }
   o.push('#endif /* PVISOR_ABI_H */');

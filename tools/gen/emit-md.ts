@@ -4,10 +4,10 @@
  * and the SBI per-function tables).
  * @module
  */
-import { cPrototype } from './emit-c.ts';
+import { cHwPrototype, cPrototype } from './emit-c.ts';
 import { callsByNr } from './emit-ts.ts';
 import { computeLayouts } from './layout.ts';
-import { PRIMITIVES, type AbiSpec, type ArgSpec, type CallSpec } from './spec.ts';
+import { hwWasmSignature, PRIMITIVES, type AbiSpec, type ArgSpec, type CallSpec } from './spec.ts';
 import { BANNER_LINES, upper } from './text.ts';
 
 /** Escapes text for a markdown table cell. */
@@ -94,6 +94,7 @@ export function emitMd(spec: AbiSpec): string {
   o.push('');
   o.push('- [Calling convention](#calling-convention)');
   o.push('- [Version rule](#version-rule)');
+  o.push('- [Hardware traps](#hardware-traps): ' + spec.hw.traps.map((x) => `[${x.name}](#hw-${x.name})`).join(', '));
   o.push('- [Guest interface](#guest-interface)');
   o.push('- [Memory layout](#memory-layout)');
   o.push('- [Errors](#errors)');
@@ -120,6 +121,39 @@ export function emitMd(spec: AbiSpec): string {
   o.push('int32_t pv_hypercall(int32_t nr, int32_t a0, int32_t a1, int32_t a2, int32_t a3, int32_t a4);');
   o.push('```');
   o.push('');
+
+  o.push('## Hardware traps');
+  o.push('');
+  o.push(spec.hw.doc);
+  o.push('');
+  o.push('| Trap | Wasm signature | C | Since | Summary |');
+  o.push('|---|---|---|---|---|');
+  for (const tr of spec.hw.traps) {
+    o.push(`| [\`${spec.hw.module}.${tr.name}\`](#hw-${tr.name}) | \`${hwWasmSignature(tr)}\` | \`pv_${tr.name}\` | ${tr.since} | ${cell(summary(tr.doc))} |`);
+  }
+  o.push('');
+  for (const tr of spec.hw.traps) {
+    o.push(`<a id="hw-${tr.name}"></a>`);
+    o.push('');
+    o.push(`### ${spec.hw.module}.${tr.name}`);
+    o.push('');
+    o.push(tr.doc);
+    o.push('');
+    o.push('```c');
+    o.push(`__attribute__((import_module("${spec.hw.module}"), import_name("${tr.name}")))`);
+    o.push(`${cHwPrototype(tr)};`);
+    o.push('```');
+    o.push('');
+    if (tr.params.length === 0) o.push('**Parameters** None.');
+    else {
+      o.push('| Parameter | Type | Meaning |');
+      o.push('|---|---|---|');
+      for (const a of tr.params) o.push(`| \`${a.name}\` | \`${a.type}\` | ${cell(a.doc)} |`);
+    }
+    o.push('');
+    o.push(`**Returns** ${tr.returns}`);
+    o.push('');
+  }
 
   o.push('## Version rule');
   o.push('');
@@ -200,7 +234,8 @@ export function emitMd(spec: AbiSpec): string {
       const isStruct = PRIMITIVES[f.type] === undefined;
       const base = isStruct ? `[${f.type}](#struct-${f.type})` : `\`${f.type}\``;
       const ty = f.count !== undefined ? `${base}[${f.count}]` : base;
-      o.push(`| ${f.offset} | \`${f.name}\` | ${ty} | ${lay?.fields[i]?.size ?? ''} | ${cell(f.doc)} |`);
+      const since = f.since !== undefined ? ` (since ${f.since})` : '';
+      o.push(`| ${f.offset} | \`${f.name}\` | ${ty} | ${lay?.fields[i]?.size ?? ''} | ${cell(f.doc)}${since} |`);
     });
     o.push('');
   }

@@ -5,7 +5,7 @@
  */
 import { computeLayouts } from './layout.ts';
 import { lengthToTs, parseLength } from './length.ts';
-import type { AbiSpec, ArgSpec, CallSpec } from './spec.ts';
+import { hwWasmSignature, type AbiSpec, type ArgSpec, type CallSpec } from './spec.ts';
 import { BANNER_LINES, docBlock, tsString, upper } from './text.ts';
 
 const BANNER = BANNER_LINES.map((l) => `// ${l}`).join('\n');
@@ -84,6 +84,7 @@ function structsTs(spec: AbiSpec): string {
   out.push('  /** Byte offset from the start of the struct. */\n  readonly offset: number;');
   out.push('  /** Element count (1 for a scalar field). */\n  readonly count: number;');
   out.push('  /** Bytes of one element. */\n  readonly elemSize: number;');
+  out.push('  /** ABI version that appended the field; absent for the struct\'s first fields. */\n  readonly since?: string;');
   out.push('  /** What the field means. */\n  readonly doc: string;');
   out.push('}');
   out.push('');
@@ -106,7 +107,7 @@ function structsTs(spec: AbiSpec): string {
     out.push(`export const ${U}_OFF = {`);
     for (const f of s.fields) {
       const ty = f.count !== undefined ? `${f.type}[${f.count}]` : f.type;
-      out.push(docBlock('  ', [`${ty}: ${f.doc}`]));
+      out.push(docBlock('  ', [`${ty}${f.since !== undefined ? ` (since ${f.since})` : ''}: ${f.doc}`]));
       out.push(`  ${f.name}: ${f.offset},`);
     }
     out.push('} as const;');
@@ -129,7 +130,7 @@ function structsTs(spec: AbiSpec): string {
     s.fields.forEach((f, i) => {
       const elemSize = lay?.fields[i]?.elemSize ?? 0;
       out.push(
-        `      { name: ${q(f.name)}, type: ${q(f.type)}, offset: ${f.offset}, count: ${f.count ?? 1}, elemSize: ${elemSize}, doc: ${q(f.doc)} },`,
+        `      { name: ${q(f.name)}, type: ${q(f.type)}, offset: ${f.offset}, count: ${f.count ?? 1}, elemSize: ${elemSize}, ${f.since !== undefined ? `since: ${q(f.since)}, ` : ''}doc: ${q(f.doc)} },`,
       );
     });
     out.push('    ],');
@@ -326,12 +327,61 @@ function dispatchTs(spec: AbiSpec): string {
   return file('Hypercall dispatch: the handler interface the hypervisor implements and the switch that calls it, from spec/abi.json.', out);
 }
 
+function hwTs(spec: AbiSpec): string {
+  const out: string[] = [];
+  out.push(docBlock('', [`Import module of the hardware traps. ${spec.hw.doc}`]));
+  out.push(`export const HW_MODULE = ${q(spec.hw.module)};`);
+  out.push('');
+  out.push(docBlock('', ['One parameter of a hardware trap (an i32 on the wire).']));
+  out.push('export interface HwParamInfo {');
+  out.push('  /** Parameter name (also the C parameter name). */\n  readonly name: string;');
+  out.push('  /** How the word is read: `u32` unsigned, `i32` signed. */\n  readonly type: \'u32\' | \'i32\';');
+  out.push('  /** What the parameter means. */\n  readonly doc: string;');
+  out.push('}');
+  out.push('');
+  out.push(docBlock('', ['Metadata of one hardware trap: a function the guest imports from `HW_MODULE`.']));
+  out.push('export interface HwTrapInfo {');
+  out.push('  /** Import name (C `pv_<name>`). */\n  readonly name: string;');
+  out.push('  /** ABI version that introduced the trap, "major.minor". */\n  readonly since: string;');
+  out.push('  /** Wasm signature, e.g. `(addr: i32) -> i32`. */\n  readonly signature: string;');
+  out.push('  /** Parameters in order. */\n  readonly params: readonly HwParamInfo[];');
+  out.push('  /** Result type (`void`: none). */\n  readonly result: \'u32\' | \'i32\' | \'void\';');
+  out.push('  /** What the trap does. */\n  readonly doc: string;');
+  out.push('  /** Meaning of the result. */\n  readonly returns: string;');
+  out.push('}');
+  out.push('');
+  out.push(docBlock('', ['Every hardware trap of the ABI, in spec order. Port I/O traps come with full virtualization later.']));
+  out.push('export const HW_TRAPS: readonly HwTrapInfo[] = [');
+  for (const tr of spec.hw.traps) {
+    out.push('  {');
+    out.push(`    name: ${q(tr.name)},`);
+    out.push(`    since: ${q(tr.since)},`);
+    out.push(`    signature: ${q(hwWasmSignature(tr))},`);
+    if (tr.params.length === 0) out.push('    params: [],');
+    else {
+      out.push('    params: [');
+      for (const a of tr.params) out.push(`      { name: ${q(a.name)}, type: ${q(a.type)}, doc: ${q(a.doc)} },`);
+      out.push('    ],');
+    }
+    out.push(`    result: ${q(tr.result)},`);
+    out.push(`    doc: ${q(tr.doc)},`);
+    out.push(`    returns: ${q(tr.returns)},`);
+    out.push('  },');
+  }
+  out.push('];');
+  out.push('');
+  out.push(docBlock('', ['Name of a hardware trap.']));
+  out.push(`export type HwTrapName = ${spec.hw.traps.length === 0 ? 'never' : spec.hw.traps.map((x) => q(x.name)).join(' | ')};`);
+  return file('Hardware traps (imports of module `hw`), from spec/abi.json.', out);
+}
+
 function indexTs(): string {
   return file('Everything generated from spec/abi.json, in one import.', [
     "export * from './constants.ts';",
     "export * from './structs.ts';",
     "export * from './calls.ts';",
     "export * from './dispatch.ts';",
+    "export * from './hw.ts';",
   ]);
 }
 
@@ -342,6 +392,7 @@ export function emitTs(spec: AbiSpec): Array<[string, string]> {
     ['src/abi/generated/structs.ts', structsTs(spec)],
     ['src/abi/generated/calls.ts', callsTs(spec)],
     ['src/abi/generated/dispatch.ts', dispatchTs(spec)],
+    ['src/abi/generated/hw.ts', hwTs(spec)],
     ['src/abi/generated/index.ts', indexTs()],
   ];
 }

@@ -71,6 +71,8 @@ export interface FieldSpec {
   offset: number;
   /** Array element count; absent means a single element. */
   count?: number;
+  /** ABI version that appended the field ("major.minor"); absent means the struct's first version. */
+  since?: string;
   doc: string;
 }
 
@@ -99,6 +101,34 @@ export interface GuestExportSpec {
   doc: string;
 }
 
+/** One parameter of a hardware trap: every parameter is an i32 on the wire. */
+export interface HwParamSpec {
+  name: string;
+  /** How the guest and host read the word (C `uint32_t` / `int32_t`). */
+  type: 'u32' | 'i32';
+  doc: string;
+}
+
+/** One hardware trap: a function the guest imports from module `hw` (not a hypercall). */
+export interface HwTrapSpec {
+  /** Import name in module `hw`; C `pv_<name>`. */
+  name: string;
+  since: string;
+  doc: string;
+  params: HwParamSpec[];
+  /** Result type; `void` for none. */
+  result: 'u32' | 'i32' | 'void';
+  returns: string;
+}
+
+/** The hardware-trap section: imports of module `hw`, apart from the hypercall table. */
+export interface HwSpec {
+  /** Always `hw`. */
+  module: 'hw';
+  doc: string;
+  traps: HwTrapSpec[];
+}
+
 /** The whole ABI definition (`spec/abi.json`). */
 export interface AbiSpec {
   $schema?: string;
@@ -107,6 +137,7 @@ export interface AbiSpec {
   versionRule: string;
   callingConvention: { trap: string; signature: string; doc: string };
   guestInterface: { imports: GuestImportSpec[]; exports: GuestExportSpec[] };
+  hw: HwSpec;
   memoryLayout: string;
   errors: ErrorSpec[];
   constants: ConstantGroupSpec[];
@@ -125,6 +156,23 @@ export const PRIMITIVES: Readonly<Record<string, { size: number; c: string; sign
   u64: { size: 8, c: 'uint64_t', signed: false },
   i64: { size: 8, c: 'int64_t', signed: true },
 };
+
+/** Parses a "major.minor" version string (already checked by the schema's pattern). */
+export function parseVersion(v: string): { major: number; minor: number } {
+  const [major, minor] = v.split('.').map(Number) as [number, number];
+  return { major, minor };
+}
+
+/** True when version string `a` ("major.minor") is later than `b`. */
+export function versionAfter(a: string, b: { major: number; minor: number }): boolean {
+  const { major, minor } = parseVersion(a);
+  return major > b.major || (major === b.major && minor > b.minor);
+}
+
+/** The Wasm signature of a hardware trap, as docs show it: `(addr: i32) -> i32`. */
+export function hwWasmSignature(t: HwTrapSpec): string {
+  return `(${t.params.map((p) => `${p.name}: i32`).join(', ')}) -> ${t.result === 'void' ? 'void' : 'i32'}`;
+}
 
 /** True when `t` names a primitive field type. */
 export function isPrimitive(t: string): boolean {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { computeLayouts } from './layout.ts';
 import { parseLength } from './length.ts';
-import { isPrimitive, type AbiSpec } from './spec.ts';
+import { isPrimitive, parseVersion, versionAfter, type AbiSpec } from './spec.ts';
 
 /** Outcome of validation: the typed spec when there are no problems. */
 export type ValidationResult = { ok: true; spec: AbiSpec } | { ok: false; problems: string[] };
@@ -100,7 +100,7 @@ export function semanticProblems(spec: AbiSpec): string[] {
   // Names that generated code defines besides the spec's own constants.
   const structNames = spec.structs.map((s) => s.name);
   const generatedNames = new Set([
-    'ABI_VERSION', 'ABI_VERSION_MAJOR', 'ABI_VERSION_MINOR', 'ERRORS', 'CALLS', 'STRUCTS', 'Hc',
+    'ABI_VERSION', 'ABI_VERSION_MAJOR', 'ABI_VERSION_MINOR', 'ERRORS', 'CALLS', 'STRUCTS', 'Hc', 'HW_TRAPS', 'HW_MODULE',
     ...structNames.flatMap((n) => [`${n.toUpperCase()}_SIZE`, `${n.toUpperCase()}_OFF`]),
     ...spec.calls.map((c) => `HC_${c.name.toUpperCase()}`),
   ]);
@@ -126,8 +126,24 @@ export function semanticProblems(spec: AbiSpec): string[] {
     structName(s.name, `${p}/name`);
     if (isPrimitive(s.name)) problems.push(`${p}/name: '${s.name}' is a primitive type name`);
     const fieldName = dupChecker(problems, 'field name');
+    // Per-field since: fields of an append-only struct are appended in version order, so once a
+    // field names a version every later field must name the same or a later one.
+    let lastSince: string | undefined;
     s.fields.forEach((f, fi) => {
       fieldName(f.name, `${p}/fields/${fi}/name`);
+      if (f.since !== undefined) {
+        const sp = `${p}/fields/${fi}/since`;
+        if (versionAfter(f.since, spec.version)) {
+          problems.push(`${sp}: ${s.name}.${f.name} is since ${f.since}, later than the spec version ${spec.version.major}.${spec.version.minor}`);
+        }
+        if (!s.appendOnly) problems.push(`${sp}: ${s.name} is not append-only, so no field of it can be added later`);
+        if (lastSince !== undefined && versionAfter(lastSince, parseVersion(f.since))) {
+          problems.push(`${sp}: ${s.name}.${f.name} is since ${f.since} but follows a field since ${lastSince}; fields are appended in version order`);
+        }
+        lastSince = f.since;
+      } else if (lastSince !== undefined) {
+        problems.push(`${p}/fields/${fi}/since: ${s.name}.${f.name} follows a field added in ${lastSince}, so it needs a since`);
+      }
       if (!isPrimitive(f.type) && !declared.has(f.type)) {
         const later = structNames.includes(f.type);
         problems.push(
@@ -208,6 +224,25 @@ export function semanticProblems(spec: AbiSpec): string[] {
     if (c.privilege === 'control' && !c.errors.some((e) => e.name === 'EPERM')) {
       problems.push(`${p}/errors: ${c.name} needs the controlling domain, so it must list EPERM`);
     }
+  });
+
+  // Hardware traps: unique names that do not collide with the C names of calls or the trap.
+  const trapName = dupChecker(problems, 'hardware trap name');
+  const callNames = new Set(spec.calls.map((c) => c.name));
+  spec.hw.traps.forEach((t, ti) => {
+    const p = `/hw/traps/${ti}`;
+    trapName(t.name, `${p}/name`);
+    if (callNames.has(t.name) || t.name === 'hypercall') {
+      problems.push(`${p}/name: trap ${t.name} would be C pv_${t.name}, which a hypercall wrapper already uses`);
+    }
+    if (versionAfter(t.since, spec.version)) {
+      problems.push(`${p}/since: ${t.name} is since ${t.since}, later than the spec version ${spec.version.major}.${spec.version.minor}`);
+    }
+    const paramName = dupChecker(problems, 'parameter name');
+    t.params.forEach((a, ai) => {
+      paramName(a.name, `${p}/params/${ai}/name`);
+      if (RESERVED_ARG_NAMES.has(a.name)) problems.push(`${p}/params/${ai}/name: '${a.name}' is reserved (C/TS keyword or a name the dispatcher uses)`);
+    });
   });
 
   return problems;

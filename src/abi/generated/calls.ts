@@ -301,13 +301,13 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Sends an event: on an INTERDOMAIN port to the peer\'s port, on an IPI port to the port itself. Sending on an UNBOUND port does nothing and succeeds; VIRQ ports cannot be sent on.',
+    doc: 'Sends an event: on an INTERDOMAIN port to the peer\'s port, on an IPI port to the port itself. Sending on an UNBOUND port does nothing and succeeds; VIRQ and DEVICE ports cannot be sent on (only the host raises them).',
     args: [
       { name: 'port', type: 'u32', dir: 'in', doc: 'A local port.' },
     ],
     returns: '0.',
     errors: [
-      { name: 'EINVAL', when: 'port is out of range, CLOSED or VIRQ.' },
+      { name: 'EINVAL', when: 'port is out of range, CLOSED, VIRQ or DEVICE.' },
     ],
   },
   {
@@ -333,7 +333,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Frees a port. The peer of an INTERDOMAIN port goes back to UNBOUND (allowing this domain to bind again). The pending and mask bits are left for the guest to clear.',
+    doc: 'Frees a port. The peer of an INTERDOMAIN port goes back to UNBOUND (allowing this domain to bind again). Closing a DEVICE port is allowed: the device then has no interrupt until the toolstack attaches it again. The pending and mask bits are left for the guest to clear.',
     args: [
       { name: 'port', type: 'u32', dir: 'in', doc: 'A local port.' },
     ],
@@ -349,7 +349,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Describes a port.',
+    doc: 'Describes a port. Fields that do not apply to its state are 0: a DEVICE port reports only `vcpu`, the vCPU its events go to.',
     args: [
       { name: 'port', type: 'u32', dir: 'in', doc: 'A local port.' },
       { name: 'out', type: 'ptr', dir: 'out', length: 'sizeof(evtchn_status)', lengthOf: (w: readonly number[]): number => EVTCHN_STATUS_SIZE, doc: 'Where to write an evtchn_status.' },

@@ -10,16 +10,16 @@
 
 /**
  * ABI major version. The ABI version is major.minor, reported by `version` as (major << 16) |
- * minor. Appending a call, a constant, a struct field at the end of an append-only struct or an
- * error bumps minor. Renumbering, removing, changing a call's arguments or moving a struct field
- * bumps major. A guest built for major M runs on any host that reports major M and a minor at least
- * as high as the guest's.
+ * minor. Appending a call, a hardware trap, a constant, a struct field at the end of an append-only
+ * struct or an error bumps minor. Renumbering, removing, changing a call's or a trap's arguments or
+ * moving a struct field bumps major. A guest built for major M runs on any host that reports major
+ * M and a minor at least as high as the guest's.
  */
 export const ABI_VERSION_MAJOR = 1;
 /** ABI minor version (see ABI_VERSION_MAJOR for the bump rule). */
-export const ABI_VERSION_MINOR = 0;
+export const ABI_VERSION_MINOR = 1;
 /** The value `version` returns: `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`. */
-export const ABI_VERSION = 65536;
+export const ABI_VERSION = 65537;
 
 // Errors: one global table of negative codes (Xen/errno style); a failing call returns one.
 
@@ -128,6 +128,8 @@ export const CMDLINE_MAX = 1024;
  * limits)
  */
 export const CONSOLE_IO_MAX = 4096;
+/** Devices per domain; the most entries `start_info.devices` can hold. (group limits) */
+export const MAX_DEVICES = 16;
 
 // Constants: ids. Special identifiers.
 
@@ -135,6 +137,16 @@ export const CONSOLE_IO_MAX = 4096;
 export const DOMID_SELF = 32752;
 /** `start_info.magic`: the bytes "PVSI" read as a little-endian u32 (0x49535650). (group ids) */
 export const START_INFO_MAGIC = 1230198352;
+/**
+ * MMIO address of device window 0 (0xFE000000); window i starts at MMIO_DEVICE_BASE + i *
+ * MMIO_WINDOW_SIZE. (group ids)
+ */
+export const MMIO_DEVICE_BASE = 4261412864;
+/**
+ * Bytes between consecutive device windows in the MMIO space (0x1000); a device's `mmio_size` is at
+ * most this. (group ids)
+ */
+export const MMIO_WINDOW_SIZE = 4096;
 
 // Constants: shutdown_reason. Reasons for `sched_shutdown` (Xen's numbering).
 
@@ -164,6 +176,12 @@ export const EVTCHNSTAT_INTERDOMAIN = 2;
 export const EVTCHNSTAT_VIRQ = 4;
 /** Bound for inter-processor interrupts within the domain. (group evtchn_state) */
 export const EVTCHNSTAT_IPI = 5;
+/**
+ * Bound by the host to a device's interrupt (Xen's PIRQ slot). `evtchn_status` reports the notified
+ * vCPU in `vcpu`; the guest cannot send on it but may close it (the device then has no interrupt
+ * until the toolstack attaches it again). (group evtchn_state)
+ */
+export const EVTCHNSTAT_DEVICE = 3;
 
 // Constants: start_flags. `start_info.flags` bits.
 
@@ -178,6 +196,15 @@ export const FEATURE_EVTCHN_2LEVEL = 65536;
 export const FEATURE_TIME_RECORD = 65537;
 /** `vcpu_up`/`vcpu_down` work on this host. (group feature) */
 export const FEATURE_VCPU_HOTPLUG = 65538;
+
+// Constants: device_type. `device_info.type` values: virtio device ids (virtio 1.2, section 5).
+
+/** virtio-net network card. (group device_type) */
+export const VIRTIO_ID_NET = 1;
+/** virtio-blk block device. (group device_type) */
+export const VIRTIO_ID_BLOCK = 2;
+/** virtio-console. (group device_type) */
+export const VIRTIO_ID_CONSOLE = 3;
 
 /** Hypercall numbers by call name (the `nr` argument of `pv.hypercall`). */
 export const Hc = {

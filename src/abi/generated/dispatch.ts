@@ -176,7 +176,7 @@ export interface HypercallHandlers<V> {
   /**
    * `evtchn_send` (nr 15, group evtchn, since 1.0). Sends an event: on an INTERDOMAIN port to the
    * peer's port, on an IPI port to the port itself. Sending on an UNBOUND port does nothing and
-   * succeeds; VIRQ ports cannot be sent on.
+   * succeeds; VIRQ and DEVICE ports cannot be sent on (only the host raises them).
    *
    * @param v - The calling vCPU.
    * @param port - A local port.
@@ -198,8 +198,9 @@ export interface HypercallHandlers<V> {
 
   /**
    * `evtchn_close` (nr 17, group evtchn, since 1.0). Frees a port. The peer of an INTERDOMAIN port
-   * goes back to UNBOUND (allowing this domain to bind again). The pending and mask bits are left
-   * for the guest to clear.
+   * goes back to UNBOUND (allowing this domain to bind again). Closing a DEVICE port is allowed:
+   * the device then has no interrupt until the toolstack attaches it again. The pending and mask
+   * bits are left for the guest to clear.
    *
    * @param v - The calling vCPU.
    * @param port - A local port.
@@ -208,7 +209,8 @@ export interface HypercallHandlers<V> {
   evtchn_close(v: V, port: number): number;
 
   /**
-   * `evtchn_status` (nr 18, group evtchn, since 1.0). Describes a port.
+   * `evtchn_status` (nr 18, group evtchn, since 1.0). Describes a port. Fields that do not apply to
+   * its state are 0: a DEVICE port reports only `vcpu`, the vCPU its events go to.
    *
    * @param v - The calling vCPU.
    * @param port - A local port.

@@ -12,3 +12,4 @@ export * from './constants.ts';
 export * from './structs.ts';
 export * from './calls.ts';
 export * from './dispatch.ts';
+export * from './hw.ts';

@@ -20,6 +20,8 @@ export interface StructFieldInfo {
   readonly count: number;
   /** Bytes of one element. */
   readonly elemSize: number;
+  /** ABI version that appended the field; absent for the struct's first fields. */
+  readonly since?: string;
   /** What the field means. */
   readonly doc: string;
 }
@@ -43,9 +45,9 @@ export interface StructInfo {
 /**
  * Size in bytes of `start_info` (C `struct pv_start_info`). Written by the host at boot; `_start`
  * receives its address. Fields are only ever appended: read `size` before reading a field added
- * after ABI 1.0.
+ * after ABI 1.0 (each such field says since when it exists).
  */
-export const START_INFO_SIZE = 48;
+export const START_INFO_SIZE = 56;
 
 /** Byte offsets of the fields of `start_info`. */
 export const START_INFO_OFF = {
@@ -71,6 +73,37 @@ export const START_INFO_OFF = {
   cmdline_len: 40,
   /** u32: First byte of the host-reserved area at the top of memory. */
   reserved_base: 44,
+  /** u32 (since 1.1): Entries in the device manifest (0..MAX_DEVICES). */
+  nr_devices: 48,
+  /**
+   * u32 (since 1.1): Guest address of the device manifest, a `device_info[nr_devices]` array in the
+   * host-reserved area.
+   */
+  devices: 52,
+} as const;
+
+/**
+ * Size in bytes of `device_info` (C `struct pv_device_info`). One entry of the device manifest
+ * (`start_info.devices`), written by the host at boot. Entries are `device_info` sized as of the
+ * ABI the host reports; fields are only ever appended.
+ */
+export const DEVICE_INFO_SIZE = 32;
+
+/** Byte offsets of the fields of `device_info`. */
+export const DEVICE_INFO_OFF = {
+  /** u8[16]: Device name (UTF-8, at most 15 bytes), NUL-padded: always NUL-terminated. */
+  name: 0,
+  /** u32: A VIRTIO_ID_* value. */
+  type: 16,
+  /** u32: MMIO address of the device's register window (virtio-mmio v2 layout). */
+  mmio_base: 20,
+  /** u32: Bytes of the register window (at most MMIO_WINDOW_SIZE). */
+  mmio_size: 24,
+  /**
+   * u32: The event-channel port (state EVTCHNSTAT_DEVICE) the host bound for the device's
+   * interrupt.
+   */
+  evtchn: 28,
 } as const;
 
 /**
@@ -187,7 +220,7 @@ export const EVTCHN_STATUS_OFF = {
   port: 0,
   /** u32: EVTCHNSTAT_*. */
   state: 4,
-  /** u32: The vCPU notified when the port fires. */
+  /** u32: The vCPU notified when the port fires (for every state but CLOSED, DEVICE included). */
   vcpu: 8,
   /** u32: UNBOUND: the domain allowed to bind; INTERDOMAIN: the peer domain. */
   remote_dom: 12,
@@ -214,16 +247,16 @@ export const MULTICALL_ENTRY_OFF = {
 } as const;
 
 /** Name of a struct of the ABI. */
-export type StructName = 'start_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry';
+export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry';
 
 /** Every struct of the ABI with its fields, by struct name. */
 export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   start_info: {
     name: 'start_info',
-    size: 48,
+    size: 56,
     align: 8,
     appendOnly: true,
-    doc: 'Written by the host at boot; `_start` receives its address. Fields are only ever appended: read `size` before reading a field added after ABI 1.0.',
+    doc: 'Written by the host at boot; `_start` receives its address. Fields are only ever appended: read `size` before reading a field added after ABI 1.0 (each such field says since when it exists).',
     fields: [
       { name: 'magic', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'START_INFO_MAGIC.' },
       { name: 'abi_version', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: '(major << 16) | minor of the host\'s ABI.' },
@@ -236,6 +269,22 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'cmdline', type: 'u32', offset: 36, count: 1, elemSize: 4, doc: 'Guest address of the NUL-terminated command line.' },
       { name: 'cmdline_len', type: 'u32', offset: 40, count: 1, elemSize: 4, doc: 'Length of the command line in bytes, without the NUL.' },
       { name: 'reserved_base', type: 'u32', offset: 44, count: 1, elemSize: 4, doc: 'First byte of the host-reserved area at the top of memory.' },
+      { name: 'nr_devices', type: 'u32', offset: 48, count: 1, elemSize: 4, since: '1.1', doc: 'Entries in the device manifest (0..MAX_DEVICES).' },
+      { name: 'devices', type: 'u32', offset: 52, count: 1, elemSize: 4, since: '1.1', doc: 'Guest address of the device manifest, a `device_info[nr_devices]` array in the host-reserved area.' },
+    ],
+  },
+  device_info: {
+    name: 'device_info',
+    size: 32,
+    align: 4,
+    appendOnly: true,
+    doc: 'One entry of the device manifest (`start_info.devices`), written by the host at boot. Entries are `device_info` sized as of the ABI the host reports; fields are only ever appended.',
+    fields: [
+      { name: 'name', type: 'u8', offset: 0, count: 16, elemSize: 1, doc: 'Device name (UTF-8, at most 15 bytes), NUL-padded: always NUL-terminated.' },
+      { name: 'type', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'A VIRTIO_ID_* value.' },
+      { name: 'mmio_base', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'MMIO address of the device\'s register window (virtio-mmio v2 layout).' },
+      { name: 'mmio_size', type: 'u32', offset: 24, count: 1, elemSize: 4, doc: 'Bytes of the register window (at most MMIO_WINDOW_SIZE).' },
+      { name: 'evtchn', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'The event-channel port (state EVTCHNSTAT_DEVICE) the host bound for the device\'s interrupt.' },
     ],
   },
   vcpu_time_info: {
@@ -306,7 +355,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
     fields: [
       { name: 'port', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'The port asked about.' },
       { name: 'state', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'EVTCHNSTAT_*.' },
-      { name: 'vcpu', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'The vCPU notified when the port fires.' },
+      { name: 'vcpu', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'The vCPU notified when the port fires (for every state but CLOSED, DEVICE included).' },
       { name: 'remote_dom', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'UNBOUND: the domain allowed to bind; INTERDOMAIN: the peer domain.' },
       { name: 'remote_port', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'INTERDOMAIN: the peer\'s port.' },
       { name: 'virq', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'VIRQ: the virtual interrupt.' },

@@ -39,8 +39,10 @@ describe('guest-kit/c/include/pvisor/abi.h', () => {
       '    static struct pv_wallclock wc;',
       '    static const char msg[] = "hi";',
       '    pv_start_info_t si; (void)si;',
+      '    pv_mmio_write32(PV_MMIO_DEVICE_BASE + PV_MMIO_WINDOW_SIZE, pv_mmio_read32(PV_MMIO_DEVICE_BASE));',
+      '    pv_device_info_t dev; dev.type = PV_VIRTIO_ID_BLOCK; (void)dev;',
       '    return pv_version() + pv_console_write(msg, 2) + pv_wallclock(&wc) + pv_sched_shutdown(PV_SHUTDOWN_POWEROFF, -1)',
-      '        + PV_EFAULT + PV_HC_CONSOLE_WRITE + (int32_t)PV_ABI_VERSION;',
+      '        + PV_EFAULT + PV_HC_CONSOLE_WRITE + (int32_t)PV_ABI_VERSION + PV_EVTCHNSTAT_DEVICE + PV_MAX_DEVICES;',
       '}',
       '',
     ].join('\n');

@@ -50,10 +50,15 @@ describe('struct layout (TS side)', () => {
   }
 
   it('has the literal sizes and offsets guests were built against', () => {
-    expect(abi.START_INFO_SIZE).toBe(48);
+    expect(abi.START_INFO_SIZE).toBe(56);
     expect(abi.START_INFO_OFF.magic).toBe(0);
     expect(abi.START_INFO_OFF.mem_size).toBe(24);
     expect(abi.START_INFO_OFF.reserved_base).toBe(44);
+    // ABI 1.1 appended the device manifest after reserved_base; 1.0 offsets did not move.
+    expect(abi.START_INFO_OFF.nr_devices).toBe(48);
+    expect(abi.START_INFO_OFF.devices).toBe(52);
+    expect(abi.DEVICE_INFO_SIZE).toBe(32);
+    expect(abi.DEVICE_INFO_OFF).toEqual({ name: 0, type: 16, mmio_base: 20, mmio_size: 24, evtchn: 28 });
     expect(abi.VCPU_TIME_INFO_SIZE).toBe(32);
     expect(abi.VCPU_TIME_INFO_OFF.system_time).toBe(16);
     expect(abi.VCPU_INFO_SIZE).toBe(64);
@@ -76,11 +81,27 @@ describe('struct layout (TS side)', () => {
 
   it('has the literal version and well-known codes', () => {
     expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
+    expect(abi.ABI_VERSION).toBe(0x10001);
+    expect(abi.EVTCHNSTAT_DEVICE).toBe(3);
+    expect([abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([1, 2, 3]);
+    expect([abi.MAX_DEVICES, abi.MMIO_DEVICE_BASE, abi.MMIO_WINDOW_SIZE]).toEqual([16, 0xfe000000, 4096]);
+    expect(abi.STRUCTS.start_info.fields.filter((f) => f.since !== undefined).map((f) => [f.name, f.since])).toEqual([
+      ['nr_devices', '1.1'],
+      ['devices', '1.1'],
+    ]);
     expect(abi.EFAULT).toBe(-14);
     expect(abi.ENOSYS).toBe(-38);
     expect(abi.errorName(-14)).toBe('EFAULT');
     expect(abi.errorName(0)).toBeUndefined();
     expect(abi.START_INFO_MAGIC).toBe(0x49535650);
     expect(abi.Hc.console_write).toBe(3);
+  });
+
+  it('lists the hardware traps with their Wasm signatures', () => {
+    expect(abi.HW_MODULE).toBe('hw');
+    expect(abi.HW_TRAPS.map((t) => [t.name, t.signature, t.result, t.since])).toEqual([
+      ['mmio_read32', '(addr: i32) -> i32', 'u32', '1.1'],
+      ['mmio_write32', '(addr: i32, value: i32) -> void', 'void', '1.1'],
+    ]);
   });
 });

@@ -51,7 +51,7 @@ describe('spec validator', () => {
 
   it('rejects a wrong struct size and align', () => {
     const p = problems(broken((s) => { s.structs[0]!.size = 44; s.structs[0]!.align = 4; }));
-    expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/size: start_info declares size 44 .* give 48/));
+    expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/size: start_info declares size 44 .* give 56/));
     expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/align: /));
   });
 
@@ -103,6 +103,48 @@ describe('spec validator', () => {
     }));
     expect(p).toContainEqual(expect.stringMatching(/^\/calls\/0: .*additional properties \('colour'\)/));
     expect(p).toContainEqual(expect.stringMatching(/^\/calls\/1\/args\/1\/dir: /));
+  });
+
+  it('checks per-field since: not after the version, append-only structs only, in version order, no gaps', () => {
+    const si = (s: AbiSpec) => s.structs[0]!;
+    const last = (s: AbiSpec) => si(s).fields[si(s).fields.length - 1]!;
+    expect(problems(broken((s) => { last(s).since = '1.2'; }))).toContainEqual(
+      expect.stringMatching(/^\/structs\/0\/fields\/\d+\/since: start_info\.devices is since 1\.2, later than the spec version 1\.1/),
+    );
+    expect(problems(broken((s) => { si(s).fields[0]!.since = '1.1'; }))).toContainEqual(
+      expect.stringMatching(/^\/structs\/0\/fields\/1\/since: start_info\.abi_version follows a field added in 1\.1, so it needs a since/),
+    );
+    expect(problems(broken((s) => { s.version.minor = 2; last(s).since = '1.0'; si(s).fields[si(s).fields.length - 2]!.since = '1.2'; }))).toContainEqual(
+      expect.stringMatching(/since 1\.0 but follows a field since 1\.2; fields are appended in version order/),
+    );
+    expect(problems(broken((s) => { s.structs.find((x) => x.name === 'wallclock')!.fields[1]!.since = '1.1'; s.structs.find((x) => x.name === 'wallclock')!.fields[2]!.since = '1.1'; }))).toContainEqual(
+      expect.stringMatching(/wallclock is not append-only/),
+    );
+    expect(problems(broken((s) => { last(s).since = '1.x'; }))).toContainEqual(expect.stringMatching(/^\/structs\/0\/fields\/\d+\/since: /));
+  });
+
+  it('checks the hardware traps: shape, unique names, no clash with call wrappers, since', () => {
+    expect(problems(broken((s) => { s.hw.traps[1]!.name = 'mmio_read32'; }))).toContainEqual(
+      '/hw/traps/1/name: duplicate hardware trap name "mmio_read32" (first at /hw/traps/0/name)',
+    );
+    expect(problems(broken((s) => { s.hw.traps[0]!.name = 'console_write'; }))).toContainEqual(
+      expect.stringMatching(/^\/hw\/traps\/0\/name: trap console_write would be C pv_console_write/),
+    );
+    expect(problems(broken((s) => { s.hw.traps[0]!.since = '2.0'; }))).toContainEqual(
+      expect.stringMatching(/^\/hw\/traps\/0\/since: mmio_read32 is since 2\.0, later than/),
+    );
+    expect(problems(broken((s) => { s.hw.traps[1]!.params[1]!.name = 'addr'; }))).toContainEqual(
+      expect.stringMatching(/^\/hw\/traps\/1\/params\/1\/name: duplicate parameter name/),
+    );
+    expect(problems(broken((s) => { s.hw.traps[0]!.params[0]!.name = 'int'; }))).toContainEqual(
+      expect.stringMatching(/^\/hw\/traps\/0\/params\/0\/name: 'int' is reserved/),
+    );
+    expect(problems(broken((s) => { (s.hw.traps[0] as unknown as Record<string, unknown>)['result'] = 'i64'; }))).toContainEqual(
+      expect.stringMatching(/^\/hw\/traps\/0\/result: /),
+    );
+    expect(problems(broken((s) => { delete (s as unknown as Record<string, unknown>)['hw']; }))).toContainEqual(
+      expect.stringMatching(/must have required property 'hw'/),
+    );
   });
 
   it('lists every problem, not only the first', () => {

@@ -17,13 +17,13 @@
  * ABI version this header describes. `pv_version()` returns (major << 16) | minor.
  *
  * The ABI version is major.minor, reported by `version` as (major << 16) | minor. Appending a call,
- * a constant, a struct field at the end of an append-only struct or an error bumps minor.
- * Renumbering, removing, changing a call's arguments or moving a struct field bumps major. A guest
- * built for major M runs on any host that reports major M and a minor at least as high as the
- * guest's.
+ * a hardware trap, a constant, a struct field at the end of an append-only struct or an error bumps
+ * minor. Renumbering, removing, changing a call's or a trap's arguments or moving a struct field
+ * bumps major. A guest built for major M runs on any host that reports major M and a minor at least
+ * as high as the guest's.
  */
 #define PV_ABI_VERSION_MAJOR 1
-#define PV_ABI_VERSION_MINOR 0
+#define PV_ABI_VERSION_MINOR 1
 #define PV_ABI_VERSION ((PV_ABI_VERSION_MAJOR << 16) | PV_ABI_VERSION_MINOR)
 
 /* ---- Hypercall numbers (0 is reserved and returns PV_ENOSYS) ---- */
@@ -92,6 +92,8 @@
 #define PV_CMDLINE_MAX 1024
 /** Most bytes one `console_write` or `console_read` moves; longer requests are partial. */
 #define PV_CONSOLE_IO_MAX 4096
+/** Devices per domain; the most entries `start_info.devices` can hold. */
+#define PV_MAX_DEVICES 16
 
 /* ---- Constants: ids. Special identifiers. ---- */
 
@@ -99,6 +101,10 @@
 #define PV_DOMID_SELF 32752
 /** `start_info.magic`: the bytes "PVSI" read as a little-endian u32 (0x49535650). */
 #define PV_START_INFO_MAGIC 1230198352
+/** MMIO address of device window 0 (0xFE000000); window i starts at MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE. */
+#define PV_MMIO_DEVICE_BASE 4261412864u
+/** Bytes between consecutive device windows in the MMIO space (0x1000); a device's `mmio_size` is at most this. */
+#define PV_MMIO_WINDOW_SIZE 4096
 
 /* ---- Constants: shutdown_reason. Reasons for `sched_shutdown` (Xen's numbering). ---- */
 
@@ -128,6 +134,8 @@
 #define PV_EVTCHNSTAT_VIRQ 4
 /** Bound for inter-processor interrupts within the domain. */
 #define PV_EVTCHNSTAT_IPI 5
+/** Bound by the host to a device's interrupt (Xen's PIRQ slot). `evtchn_status` reports the notified vCPU in `vcpu`; the guest cannot send on it but may close it (the device then has no interrupt until the toolstack attaches it again). */
+#define PV_EVTCHNSTAT_DEVICE 3
 
 /* ---- Constants: start_flags. `start_info.flags` bits. ---- */
 
@@ -143,13 +151,22 @@
 /** `vcpu_up`/`vcpu_down` work on this host. */
 #define PV_FEATURE_VCPU_HOTPLUG 65538
 
+/* ---- Constants: device_type. `device_info.type` values: virtio device ids (virtio 1.2, section 5). ---- */
+
+/** virtio-net network card. */
+#define PV_VIRTIO_ID_NET 1
+/** virtio-blk block device. */
+#define PV_VIRTIO_ID_BLOCK 2
+/** virtio-console. */
+#define PV_VIRTIO_ID_CONSOLE 3
+
 /* ---- Structs shared with the host (little-endian, natural alignment) ---- */
 
 /**
  * Written by the host at boot; `_start` receives its address. Fields are only ever appended: read
- * `size` before reading a field added after ABI 1.0.
+ * `size` before reading a field added after ABI 1.0 (each such field says since when it exists).
  *
- * Size 48 bytes, align 8, append-only.
+ * Size 56 bytes, align 8, append-only.
  */
 struct pv_start_info {
     /** +0: START_INFO_MAGIC. */
@@ -174,10 +191,17 @@ struct pv_start_info {
     uint32_t cmdline_len;
     /** +44: First byte of the host-reserved area at the top of memory. */
     uint32_t reserved_base;
+    /** +48 (since 1.1): Entries in the device manifest (0..MAX_DEVICES). */
+    uint32_t nr_devices;
+    /**
+     * +52 (since 1.1): Guest address of the device manifest, a `device_info[nr_devices]` array in
+     * the host-reserved area.
+     */
+    uint32_t devices;
 };
 /** Typedef of struct pv_start_info. */
 typedef struct pv_start_info pv_start_info_t;
-__extension__ _Static_assert(sizeof(struct pv_start_info) == 48, "sizeof(struct pv_start_info) must be 48");
+__extension__ _Static_assert(sizeof(struct pv_start_info) == 56, "sizeof(struct pv_start_info) must be 56");
 __extension__ _Static_assert(__alignof__(struct pv_start_info) == 8, "alignof(struct pv_start_info) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_start_info, magic) == 0, "offsetof(struct pv_start_info, magic) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_start_info, abi_version) == 4, "offsetof(struct pv_start_info, abi_version) must be 4");
@@ -190,6 +214,39 @@ __extension__ _Static_assert(offsetof(struct pv_start_info, shared_info) == 32, 
 __extension__ _Static_assert(offsetof(struct pv_start_info, cmdline) == 36, "offsetof(struct pv_start_info, cmdline) must be 36");
 __extension__ _Static_assert(offsetof(struct pv_start_info, cmdline_len) == 40, "offsetof(struct pv_start_info, cmdline_len) must be 40");
 __extension__ _Static_assert(offsetof(struct pv_start_info, reserved_base) == 44, "offsetof(struct pv_start_info, reserved_base) must be 44");
+__extension__ _Static_assert(offsetof(struct pv_start_info, nr_devices) == 48, "offsetof(struct pv_start_info, nr_devices) must be 48");
+__extension__ _Static_assert(offsetof(struct pv_start_info, devices) == 52, "offsetof(struct pv_start_info, devices) must be 52");
+
+/**
+ * One entry of the device manifest (`start_info.devices`), written by the host at boot. Entries are
+ * `device_info` sized as of the ABI the host reports; fields are only ever appended.
+ *
+ * Size 32 bytes, align 4, append-only.
+ */
+struct pv_device_info {
+    /** +0: Device name (UTF-8, at most 15 bytes), NUL-padded: always NUL-terminated. */
+    uint8_t name[16];
+    /** +16: A VIRTIO_ID_* value. */
+    uint32_t type;
+    /** +20: MMIO address of the device's register window (virtio-mmio v2 layout). */
+    uint32_t mmio_base;
+    /** +24: Bytes of the register window (at most MMIO_WINDOW_SIZE). */
+    uint32_t mmio_size;
+    /**
+     * +28: The event-channel port (state EVTCHNSTAT_DEVICE) the host bound for the device's
+     * interrupt.
+     */
+    uint32_t evtchn;
+};
+/** Typedef of struct pv_device_info. */
+typedef struct pv_device_info pv_device_info_t;
+__extension__ _Static_assert(sizeof(struct pv_device_info) == 32, "sizeof(struct pv_device_info) must be 32");
+__extension__ _Static_assert(__alignof__(struct pv_device_info) == 4, "alignof(struct pv_device_info) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_device_info, name) == 0, "offsetof(struct pv_device_info, name) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_device_info, type) == 16, "offsetof(struct pv_device_info, type) must be 16");
+__extension__ _Static_assert(offsetof(struct pv_device_info, mmio_base) == 20, "offsetof(struct pv_device_info, mmio_base) must be 20");
+__extension__ _Static_assert(offsetof(struct pv_device_info, mmio_size) == 24, "offsetof(struct pv_device_info, mmio_size) must be 24");
+__extension__ _Static_assert(offsetof(struct pv_device_info, evtchn) == 28, "offsetof(struct pv_device_info, evtchn) must be 28");
 
 /**
  * A pvclock-style time record. The host makes `version` odd, updates the other fields, then makes
@@ -338,7 +395,7 @@ struct pv_evtchn_status {
     uint32_t port;
     /** +4: EVTCHNSTAT_*. */
     uint32_t state;
-    /** +8: The vCPU notified when the port fires. */
+    /** +8: The vCPU notified when the port fires (for every state but CLOSED, DEVICE included). */
     uint32_t vcpu;
     /** +12: UNBOUND: the domain allowed to bind; INTERDOMAIN: the peer domain. */
     uint32_t remote_dom;
@@ -633,12 +690,12 @@ static inline int32_t pv_evtchn_bind_ipi(uint32_t vcpu)
 /**
  * evtchn_send (PV_HC_EVTCHN_SEND = 15, group evtchn, since 1.0). Sends an event: on an INTERDOMAIN
  * port to the peer's port, on an IPI port to the port itself. Sending on an UNBOUND port does
- * nothing and succeeds; VIRQ ports cannot be sent on.
+ * nothing and succeeds; VIRQ and DEVICE ports cannot be sent on (only the host raises them).
  *
  * @param port A local port.
  *
  * @return 0. Errors:
- *   PV_EINVAL: port is out of range, CLOSED or VIRQ.
+ *   PV_EINVAL: port is out of range, CLOSED, VIRQ or DEVICE.
  *
  * Privilege: any domain. May block: no.
  */
@@ -667,8 +724,9 @@ static inline int32_t pv_evtchn_unmask(uint32_t port)
 
 /**
  * evtchn_close (PV_HC_EVTCHN_CLOSE = 17, group evtchn, since 1.0). Frees a port. The peer of an
- * INTERDOMAIN port goes back to UNBOUND (allowing this domain to bind again). The pending and mask
- * bits are left for the guest to clear.
+ * INTERDOMAIN port goes back to UNBOUND (allowing this domain to bind again). Closing a DEVICE port
+ * is allowed: the device then has no interrupt until the toolstack attaches it again. The pending
+ * and mask bits are left for the guest to clear.
  *
  * @param port A local port.
  *
@@ -683,7 +741,8 @@ static inline int32_t pv_evtchn_close(uint32_t port)
 }
 
 /**
- * evtchn_status (PV_HC_EVTCHN_STATUS = 18, group evtchn, since 1.0). Describes a port.
+ * evtchn_status (PV_HC_EVTCHN_STATUS = 18, group evtchn, since 1.0). Describes a port. Fields that
+ * do not apply to its state are 0: a DEVICE port reports only `vcpu`, the vCPU its events go to.
  *
  * @param port A local port.
  * @param out [out, sizeof(evtchn_status) bytes] Where to write an evtchn_status.
@@ -773,5 +832,44 @@ static inline int32_t pv_multicall(void *calls, uint32_t nr_calls)
 {
     return pv_hypercall(PV_HC_MULTICALL, (int32_t)(uintptr_t)calls, (int32_t)nr_calls, 0, 0, 0);
 }
+
+/* ---- Hardware traps (import module "hw"; not hypercalls) ---- */
+
+/**
+ * Besides `pv.hypercall`, a guest may import hardware traps from module `hw`. Each is one exit to
+ * the host, like a hypercall: the host charges it, refreshes the time record and runs a pending
+ * upcall before it returns (VM entry). The MMIO space is a separate 32-bit address space, not the
+ * guest's linear memory: device register windows are mapped there by the host (see
+ * `start_info.devices`; window i of a domain starts at MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE).
+ * Accesses are 32 bits wide and must be 4-byte aligned; a read of an unmapped or misaligned address
+ * returns all ones (0xFFFFFFFF), and a write there is dropped, as on an empty bus; neither is an
+ * error for the guest. Port I/O traps (`in8` … `outs32`) and `halt` come with full virtualization
+ * later: they are not part of this ABI yet, and a paravirtual guest that imports one is crashed
+ * when it calls it.
+ */
+
+/**
+ * mmio_read32 (wasm (addr: i32) -> i32, since 1.1). Reads the 32-bit device register at an MMIO
+ * address. Reads may have side effects (a device may clear an interrupt status on read).
+ *
+ * @param addr MMIO address, 4-byte aligned.
+ *
+ * @return The register value; 0xFFFFFFFF when addr is unmapped or misaligned.
+ */
+__attribute__((import_module("hw"), import_name("mmio_read32")))
+uint32_t pv_mmio_read32(uint32_t addr);
+
+/**
+ * mmio_write32 (wasm (addr: i32, value: i32) -> void, since 1.1). Writes a 32-bit device register
+ * at an MMIO address. The device acts on the write before the trap returns; an interrupt it raises
+ * is delivered at the VM entry that ends the trap.
+ *
+ * @param addr MMIO address, 4-byte aligned.
+ * @param value The value to write.
+ *
+ * @return Nothing. A write to an unmapped or misaligned address is dropped.
+ */
+__attribute__((import_module("hw"), import_name("mmio_write32")))
+void pv_mmio_write32(uint32_t addr, uint32_t value);
 
 #endif /* PVISOR_ABI_H */
