@@ -4,7 +4,8 @@
  * Rules, chosen to be unsurprising rather than clever:
  * - flags are long (`--mem 64M` or `--mem=64M`); a flag may also have a one-letter alias (`-h`);
  * - a flag that takes a value must get one; a switch (`--quiet`) takes none;
- * - every flag may be given once; an unknown flag is an error that lists the valid ones and,
+ * - a flag may be given once, unless it is marked `repeatable` (`--disk a.img --disk b.img`),
+ *   in which case its values are collected in order; an unknown flag is an error that lists the valid ones and,
  *   when one is close, suggests it;
  * - `--` ends the flags: everything after it is positional.
  * @module
@@ -27,12 +28,14 @@ export interface FlagSpec {
    * not accepted, but an unknown flag spelled like this gets this flag as its suggestion.
    */
   suggestFor?: string[];
+  /** May be given several times; {@link ParsedArgs.flags} then holds every value, in order. */
+  repeatable?: boolean;
 }
 
 /** What {@link parseArgs} found. */
 export interface ParsedArgs {
-  /** Given flags by long name: the value, or `true` for a switch. */
-  flags: Record<string, string | true>;
+  /** Given flags by long name: the value, `true` for a switch, or every value of a repeatable flag. */
+  flags: Record<string, string | true | string[]>;
   /** Arguments that are not flags, in order. */
   positionals: string[];
 }
@@ -64,7 +67,7 @@ export class UsageError extends Error {
  * @throws {@link UsageError} on an unknown flag, a missing or unexpected value, or a repeated flag.
  */
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
-  const flags: Record<string, string | true> = {};
+  const flags: Record<string, string | true | string[]> = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -102,6 +105,11 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     }
 
     const before = Object.hasOwn(flags, spec.name) ? flags[spec.name] : undefined;
+    if (spec.repeatable && typeof value === 'string') {
+      if (Array.isArray(before)) before.push(value);
+      else flags[spec.name] = [value];
+      continue;
+    }
     if (before !== undefined) {
       const both = before === true ? '' : ` ("${before}" and "${String(value)}")`;
       throw new UsageError(`${shown} is given twice${both}; give it once`);

@@ -36,7 +36,7 @@ export const RUN: CommandSpec = {
   name: 'run',
   summary: 'boot one guest kernel, or the domains of a config file, and run them to the end',
   usage: [
-    'run KERNEL.wasm [--mem SIZE] [--vcpus N] [--cmdline STR] [--name NAME] [options]',
+    'run KERNEL.wasm [--mem SIZE] [--vcpus N] [--cmdline STR] [--name NAME] [devices] [options]',
     'run --config FILE [options]',
   ],
   description: [
@@ -47,6 +47,11 @@ export const RUN: CommandSpec = {
       "domains); pvisor's own messages go to stderr. Exit status: 0 when every domain powered off " +
       'with code 0; 1 when one did not (crashed, stopped with another code, or was still running ' +
       'at the time limit); 2 for a usage, config or image error.',
+    'Devices are virtio devices the guest finds in its start_info manifest: the disks of --disk ' +
+      '(disk0, disk1, …), then the NICs of --net (net0, …), then the console of --console ' +
+      '(console0). NICs on the same switch name share one learning switch, across every domain ' +
+      'of a config file. With --console socket:PATH, pvisor waits for a client ' +
+      '(socat - UNIX-CONNECT:PATH) before the run starts.',
   ],
   flags: [
     { name: 'config', value: 'FILE', help: 'run the domains of a JSON or YAML config file instead of one KERNEL' },
@@ -72,9 +77,31 @@ export const RUN: CommandSpec = {
       suggestFor: ['append', 'boot-args'],
     },
     { name: 'name', value: 'NAME', default: 'file name', help: 'domain name, used in console prefixes and reports' },
+    {
+      name: 'disk',
+      value: 'PATH[,ro][,size=SIZE]',
+      repeatable: true,
+      help: 'add a virtio-blk disk on a raw image file (repeatable: disk0, disk1, …); ro: read-only; ' +
+        'size=: create it sparse if missing',
+      suggestFor: ['drive', 'hda', 'blk', 'block', 'disks'],
+    },
+    {
+      name: 'net',
+      value: 'SWITCH[,mac=MAC]',
+      repeatable: true,
+      help: 'add a virtio-net NIC (repeatable: net0, net1, …) plugged into the named switch; default MAC 02:70:76:…',
+      suggestFor: ['netdev', 'nic', 'network', 'switch'],
+    },
+    {
+      name: 'console',
+      value: 'stdio|file:PATH|socket:PATH',
+      help: 'add a virtio-console (console0): output to stdout, a file, or a Unix socket to attach to',
+      suggestFor: ['serial', 'chardev', 'tty'],
+    },
     { name: 'seed', value: 'N', default: '1', help: 'seed for every choice the host makes; same seed, same run' },
     { name: 'max-time', value: 'DURATION', default: '10s', help: 'stop after this much virtual time (500ms, 10s, 2m)' },
     { name: 'trace', value: 'FILE', help: 'write every exit to FILE as JSON lines' },
+    { name: 'pcap', value: 'FILE', help: 'capture every frame the switches forward to FILE (pcap, virtual timestamps)', suggestFor: ['capture', 'dump'] },
     { name: 'quiet', short: 'q', help: 'print only problems on stderr' },
     HELP_FLAG,
   ],
@@ -83,6 +110,9 @@ export const RUN: CommandSpec = {
     ['run kernel.wasm --mem 64M --vcpus 4 --max-time 2m', 'a bigger guest, more time'],
     ['run --config examples/demo.json --seed 7', 'several domains from a file'],
     ['run hello.wasm --trace trace.jsonl', 'record every exit'],
+    ['run kernel.wasm --disk data.img,size=64M --disk base.img,ro', 'two disks: data.img (created sparse if missing), base.img read-only'],
+    ['run --config net.yaml --pcap lan.pcap', 'domains on a shared switch (net: [lan] in the file), frames captured'],
+    ['run kernel.wasm --console socket:/tmp/k.sock', 'then, elsewhere: socat - UNIX-CONNECT:/tmp/k.sock'],
   ],
 };
 

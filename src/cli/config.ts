@@ -10,6 +10,12 @@
  *     memory: 16M                # optional, default 16M
  *     vcpus: 1                   # optional, default 1
  *     cmdline: role=ping peer=2  # optional, default ""
+ *     disks:                     # optional: virtio-blk devices disk0, disk1, …
+ *       - data.img,size=64M      # as --disk: PATH[,ro][,size=SIZE], relative to this file
+ *       - { path: base.img, ro: true }
+ *     net: [lan, "wan,mac=02:00:00:00:00:09"]  # optional: virtio-net NICs net0, net1, … on switches
+ *     console: socket:ping.sock  # optional: virtio-console console0 (stdio, file:PATH, socket:PATH)
+ * pcap: lan.pcap               # optional: capture every frame the switches forward
  * ```
  *
  * Validation is by hand so that every problem names its JSON path and the fix
@@ -23,10 +29,33 @@ import { parse as parseYaml } from 'yaml';
 import { CMDLINE_MAX, MAX_VCPUS } from '../abi/index.ts';
 import type { DomainConfig } from '../control/types.ts';
 import { didYouMean, UsageError } from './args.ts';
+import {
+  DISK_KEYS,
+  NET_KEYS,
+  parseConsoleText,
+  parseDiskText,
+  parseMacText,
+  parseNetText,
+  checkSwitchName,
+  sizeOf,
+  type ConsolePlan,
+  type DiskPlan,
+  type NetPlan,
+} from './devices.ts';
 import { parseDuration, parseMemSize, UnitError } from './units.ts';
 
 /** Guest memory when none is given. */
 export const DEFAULT_MEMORY = '16M';
+
+/** A domain to create, with the devices to plug into it. */
+export interface DomainPlan extends DomainConfig {
+  /** Raw disk images, attached as virtio-blk devices `disk0`, `disk1`, … in this order. */
+  disks?: DiskPlan[];
+  /** virtio-net NICs `net0`, `net1`, … in this order, each plugged into its switch. */
+  nets?: NetPlan[];
+  /** A virtio-console `console0`. */
+  console?: ConsolePlan;
+}
 
 /** A validated configuration file. */
 export interface RunConfig {
@@ -34,8 +63,10 @@ export interface RunConfig {
   seed?: number;
   /** `maxTime` in ns, when the file sets it. */
   maxTimeNs?: number;
-  /** The domains in file order (domain ids are assigned from 1 in this order); images are absolute paths. */
-  domains: DomainConfig[];
+  /** `pcap`, resolved against the file's directory, when the file sets it. */
+  pcap?: string;
+  /** The domains in file order (domain ids are assigned from 1 in this order); images and disks are absolute paths. */
+  domains: DomainPlan[];
 }
 
 /** A file format we read. */
@@ -83,6 +114,9 @@ export function parseConfigText(text: string, source: ConfigSource): RunConfig {
   const problems: string[] = [];
   const config = validateConfig(value, source.baseDir, problems);
   if (problems.length > 0) throw new UsageError(problems.map((p) => `${source.fileName}: ${p}`));
+  for (const d of config.domains) {
+    for (const x of [...(d.disks ?? []), ...(d.nets ?? []), ...(d.console ? [d.console] : [])]) x.origin = `${source.fileName}: ${x.origin}`;
+  }
   return config;
 }
 
@@ -108,8 +142,8 @@ function syntaxMessage(err: unknown, text: string): string {
   return `${msg.slice(0, pos.index)} at line ${line}, column ${col}`;
 }
 
-const TOP_KEYS = ['seed', 'maxTime', 'domains'];
-const DOMAIN_KEYS = ['name', 'image', 'memory', 'vcpus', 'cmdline'];
+const TOP_KEYS = ['seed', 'maxTime', 'pcap', 'domains'];
+const DOMAIN_KEYS = ['name', 'image', 'memory', 'vcpus', 'cmdline', 'disks', 'net', 'console'];
 
 /**
  * Checks a parsed configuration and turns it into a {@link RunConfig}. Each problem found is
@@ -143,6 +177,14 @@ export function validateConfig(value: unknown, baseDir: string, problems: string
     }
   }
 
+  if (value.pcap !== undefined) {
+    if (typeof value.pcap !== 'string' || value.pcap === '') {
+      problems.push(`pcap: expected a file name, got ${describe(value.pcap)}`);
+    } else {
+      config.pcap = resolve(baseDir, value.pcap);
+    }
+  }
+
   const domains = value.domains;
   if (domains === undefined) {
     problems.push('domains: missing; add a list of domains, each with at least an "image"');
@@ -170,7 +212,7 @@ export function validateConfig(value: unknown, baseDir: string, problems: string
   return config;
 }
 
-function validateDomain(d: unknown, path: string, baseDir: string, problems: string[]): DomainConfig | undefined {
+function validateDomain(d: unknown, path: string, baseDir: string, problems: string[]): DomainPlan | undefined {
   if (!isObject(d)) {
     problems.push(`${path}: expected an object with at least an "image", got ${describe(d)}`);
     return undefined;
@@ -227,8 +269,124 @@ function validateDomain(d: unknown, path: string, baseDir: string, problems: str
     }
   }
 
+  const disks: DiskPlan[] = [];
+  if (d.disks !== undefined) {
+    if (!Array.isArray(d.disks)) {
+      problems.push(`${path}.disks: expected a list of disks, each "PATH[,ro][,size=SIZE]" or { path, ro, size }, got ${describe(d.disks)}`);
+    } else {
+      d.disks.forEach((x: unknown, i) => {
+        const disk = validateDisk(x, `${path}.disks[${i}]`, baseDir, problems);
+        if (disk) disks.push(disk);
+      });
+    }
+  }
+
+  const nets: NetPlan[] = [];
+  if (d.net !== undefined) {
+    if (!Array.isArray(d.net)) {
+      problems.push(`${path}.net: expected a list of NICs, each "SWITCH[,mac=MAC]" or { switch, mac }, got ${describe(d.net)}`);
+    } else {
+      d.net.forEach((x: unknown, i) => {
+        const nic = validateNet(x, `${path}.net[${i}]`, problems);
+        if (nic) nets.push(nic);
+      });
+    }
+  }
+
+  let console: ConsolePlan | undefined;
+  if (d.console !== undefined) {
+    const c = typeof d.console === 'string' ? parseConsoleText(d.console) : `expected "stdio", "file:PATH" or "socket:PATH", got ${describe(d.console)}`;
+    if (typeof c === 'string') problems.push(`${path}.console: ${c}`);
+    else console = c.kind === 'stdio' ? { ...c, origin: `${path}.console` } : { ...c, path: resolve(baseDir, c.path), origin: `${path}.console` };
+  }
+
   if (problems.length > before) return undefined;
-  return { name, image, memBytes, vcpus, cmdline };
+  const dom: DomainPlan = { name, image, memBytes, vcpus, cmdline };
+  if (disks.length > 0) dom.disks = disks;
+  if (nets.length > 0) dom.nets = nets;
+  if (console !== undefined) dom.console = console;
+  return dom;
+}
+
+function validateNet(x: unknown, path: string, problems: string[]): NetPlan | undefined {
+  if (typeof x === 'string') {
+    const nic = parseNetText(x);
+    if (typeof nic === 'string') {
+      problems.push(`${path}: ${nic}`);
+      return undefined;
+    }
+    return { ...nic, origin: path };
+  }
+  if (!isObject(x)) {
+    problems.push(`${path}: expected "SWITCH[,mac=MAC]" or { switch, mac }, got ${describe(x)}`);
+    return undefined;
+  }
+  const before = problems.length;
+  checkKeys(x, NET_KEYS, `${path}.`, problems);
+  let sw = '';
+  if (typeof x.switch !== 'string') {
+    const got = x.switch === undefined ? 'missing' : `expected a name, got ${describe(x.switch)}`;
+    problems.push(`${path}.switch: ${got}; give the name of the switch to plug the NIC into`);
+  } else {
+    const bad = checkSwitchName(x.switch);
+    if (bad) problems.push(`${path}.switch: ${bad}`);
+    sw = x.switch;
+  }
+  let mac: string | undefined;
+  if (x.mac !== undefined) {
+    if (typeof x.mac !== 'string') {
+      problems.push(`${path}.mac: expected a MAC address such as "02:00:00:00:00:01", got ${describe(x.mac)}`);
+    } else {
+      const m = parseMacText(x.mac);
+      if ('problem' in m) problems.push(`${path}.mac: ${m.problem}`);
+      else mac = m.mac;
+    }
+  }
+  if (problems.length > before) return undefined;
+  const nic: NetPlan = { switch: sw, origin: path };
+  if (mac !== undefined) nic.mac = mac;
+  return nic;
+}
+
+function validateDisk(x: unknown, path: string, baseDir: string, problems: string[]): DiskPlan | undefined {
+  if (typeof x === 'string') {
+    const disk = parseDiskText(x);
+    if (typeof disk === 'string') {
+      problems.push(`${path}: ${disk}`);
+      return undefined;
+    }
+    return { ...disk, path: resolve(baseDir, disk.path), origin: path, from: 'config' };
+  }
+  if (!isObject(x)) {
+    problems.push(`${path}: expected "PATH[,ro][,size=SIZE]" or { path, ro, size }, got ${describe(x)}`);
+    return undefined;
+  }
+  const before = problems.length;
+  checkKeys(x, DISK_KEYS, `${path}.`, problems);
+  let file = '';
+  if (typeof x.path !== 'string' || x.path === '') {
+    const got = x.path === undefined ? 'missing' : `expected a path, got ${describe(x.path)}`;
+    problems.push(`${path}.path: ${got}; give the raw image file, relative to the config file`);
+  } else {
+    file = resolve(baseDir, x.path);
+  }
+  if (x.ro !== undefined && typeof x.ro !== 'boolean') {
+    problems.push(`${path}.ro: expected true or false, got ${describe(x.ro)}`);
+  }
+  let createSize: number | undefined;
+  if (x.size !== undefined) {
+    if (typeof x.size !== 'string' && typeof x.size !== 'number') {
+      problems.push(`${path}.size: expected a size such as "64M" or "1G", got ${describe(x.size)}`);
+    } else {
+      const size = sizeOf(x.size);
+      if (typeof size === 'string') problems.push(`${path}.size: ${size}`);
+      else createSize = size;
+    }
+  }
+  if (problems.length > before) return undefined;
+  const disk: DiskPlan = { path: file, readOnly: x.ro === true, origin: path, from: 'config' };
+  if (createSize !== undefined) disk.createSize = createSize;
+  return disk;
 }
 
 /**

@@ -3,7 +3,6 @@
  * Only reading the config file touches the outside world, through the `loadConfig` parameter.
  * @module
  */
-import type { DomainConfig } from '../control/types.ts';
 import { UsageError, type ParsedArgs } from './args.ts';
 import {
   checkCmdline,
@@ -12,8 +11,10 @@ import {
   checkVcpus,
   DEFAULT_MEMORY,
   nameFromImage,
+  type DomainPlan,
   type RunConfig,
 } from './config.ts';
+import { parseConsoleText, parseDiskText, parseNetText, type DiskPlan, type NetPlan } from './devices.ts';
 import { parseDuration, parseMemSize, UnitError } from './units.ts';
 
 /** Default seed. */
@@ -23,12 +24,14 @@ export const DEFAULT_MAX_TIME_NS = 10e9;
 
 /** Everything `pvisor run` needs to start. */
 export interface RunPlan {
-  /** Domains in creation order (ids from 1). */
-  domains: DomainConfig[];
+  /** Domains in creation order (ids from 1), with their devices. */
+  domains: DomainPlan[];
   /** Seed of the run. */
   seed: number;
   /** Virtual time limit in ns. */
   maxTimeNs: number;
+  /** Where to write a pcap capture of every frame the switches forward, if asked. */
+  pcapFile?: string;
   /** Where to write the trace as JSON lines, if asked. */
   traceFile?: string;
   /** Print only problems. */
@@ -41,6 +44,9 @@ const SINGLE_DOMAIN_FLAGS: Record<string, string> = {
   vcpus: 'vcpus',
   cmdline: 'cmdline',
   name: 'name',
+  disk: 'disks',
+  net: 'net',
+  console: 'console',
 };
 
 /**
@@ -75,7 +81,18 @@ export function planRun(args: ParsedArgs, loadConfig: (path: string) => RunConfi
       throw usage(`one KERNEL at a time (got ${got}); for several domains use --config FILE`);
     }
     const image = positionals[0] as string;
-    config = { domains: [singleDomain(image, str)] };
+    const dom = singleDomain(image, str);
+    const disks = diskFlags(flags.disk);
+    if (disks.length > 0) dom.disks = disks;
+    const nets = netFlags(flags.net);
+    if (nets.length > 0) dom.nets = nets;
+    const consoleText = str('console');
+    if (consoleText !== undefined) {
+      const c = parseConsoleText(consoleText);
+      if (typeof c === 'string') throw new UsageError(`--console: ${c}`, 'run');
+      dom.console = { ...c, origin: `--console ${consoleText}` };
+    }
+    config = { domains: [dom] };
   }
 
   let seed = config.seed ?? DEFAULT_SEED;
@@ -91,6 +108,11 @@ export function planRun(args: ParsedArgs, loadConfig: (path: string) => RunConfi
   if (maxTime !== undefined) maxTimeNs = withFlag('max-time', () => parseDuration(maxTime));
 
   const plan: RunPlan = { domains: config.domains, seed, maxTimeNs, quiet: flags.quiet === true };
+  const pcap = str('pcap') ?? config.pcap;
+  if (pcap !== undefined) {
+    if (pcap === '') throw new UsageError('--pcap: give a file name');
+    plan.pcapFile = pcap;
+  }
   const trace = str('trace');
   if (trace !== undefined) {
     if (trace === '') throw new UsageError('--trace: give a file name');
@@ -99,7 +121,29 @@ export function planRun(args: ParsedArgs, loadConfig: (path: string) => RunConfi
   return plan;
 }
 
-function singleDomain(image: string, str: (name: string) => string | undefined): DomainConfig {
+/** The `--disk` values, in order. */
+function diskFlags(values: string | true | string[] | undefined): DiskPlan[] {
+  if (values === undefined || values === true) return [];
+  const list = typeof values === 'string' ? [values] : values;
+  return list.map((text) => {
+    const disk = parseDiskText(text);
+    if (typeof disk === 'string') throw new UsageError(`--disk ${text}: ${disk}`, 'run');
+    return { ...disk, origin: `--disk ${disk.path}`, from: 'flag' as const };
+  });
+}
+
+/** The `--net` values, in order. */
+function netFlags(values: string | true | string[] | undefined): NetPlan[] {
+  if (values === undefined || values === true) return [];
+  const list = typeof values === 'string' ? [values] : values;
+  return list.map((text) => {
+    const nic = parseNetText(text);
+    if (typeof nic === 'string') throw new UsageError(`--net ${text}: ${nic}`, 'run');
+    return { ...nic, origin: `--net ${text}` };
+  });
+}
+
+function singleDomain(image: string, str: (name: string) => string | undefined): DomainPlan {
   const memBytes = withFlag('mem', () => parseMemSize(str('mem') ?? DEFAULT_MEMORY));
 
   let vcpus = 1;

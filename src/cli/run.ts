@@ -1,28 +1,41 @@
 /**
- * Executing a {@link RunPlan}: create the domains with the toolstack, run them, report.
+ * Executing a {@link RunPlan}: create the domains with the toolstack, plug in their devices, run
+ * them, report.
  *
  * The toolstack (and with it binaryen) is imported only here and only when a run starts, so
  * that `pvisor --help` and flag errors answer at once.
  * @module
  */
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { isAbsolute, relative } from 'node:path';
+import { closeSync, existsSync, openSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import type { Socket } from 'node:net';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { MAX_DEVICES } from '../abi/index.ts';
 import { UsageError } from './args.ts';
-import type { TraceRecord } from '../control/types.ts';
+import type { System } from '../control/system.ts';
+import type { SystemOptions, TraceRecord } from '../control/types.ts';
+import type { Domain } from '../hv/index.ts';
+import type { VirtioConsole } from '../virtio/console.ts';
+import type { VirtioBackend } from '../virtio/device.ts';
+import type { DiskImage } from '../virtio/disk-image.ts';
+import type { VirtioMmioDevice } from '../virtio/mmio.ts';
+import type { PcapWriter } from '../virtio/pcap.ts';
+import type { VirtualSwitch } from '../virtio/switch.ts';
 import type { CliIo } from './cli.ts';
+import { CONSOLE_NAME, createHint, diskName, netName } from './devices.ts';
 import type { RunPlan } from './plan.ts';
 import { formatTrace, summarizeRun } from './report.ts';
 
 /**
  * Runs the plan and returns the exit status (0 or 1); guest console output goes to stdout,
  * the per-domain summary to `io.err`.
- * @throws {@link UsageError} for a missing image, an unwritable trace file or a bad guest image (exit 2).
+ * @throws {@link UsageError} for a missing image or disk, an unwritable trace file or a bad guest image (exit 2).
  */
 export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
   const missing = plan.domains
     .filter((d) => typeof d.image === 'string' && !existsSync(d.image))
     .map((d) => `domain ${d.name}: no such image file: ${shortPath(d.image as string)}`);
-  if (missing.length > 0) throw new UsageError(missing);
+  const problems = [...missing, ...checkDevices(plan)];
+  if (problems.length > 0) throw new UsageError(problems);
 
   // Open the trace file before the run, so that a bad path fails at once, not after it.
   let traceFd: number | undefined;
@@ -34,29 +47,330 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
     }
   }
 
+  let built: BuiltSystem | undefined;
   try {
-    const [{ System }, { GuestImageError }] = await Promise.all([
-      import('../control/system.ts'),
-      import('../engine/errors.ts'),
-    ]);
-    const system = new System({ seed: plan.seed, maxTimeNs: plan.maxTimeNs, trace: traceFd !== undefined });
-    for (const d of plan.domains) {
-      try {
-        await system.addDomain(d);
-      } catch (err) {
-        if (!(err instanceof GuestImageError)) throw err;
-        const image = typeof d.image === 'string' ? ` (${shortPath(d.image)})` : '';
-        throw new UsageError([`domain ${d.name}${image} cannot boot:`, ...err.problems.map((p: string) => `  ${p}`)]);
-      }
+    built = await buildSystem(plan, { trace: traceFd !== undefined });
+    // Ctrl-C while waiting for a console client: remove the sockets rather than leave them behind.
+    const b = built;
+    const onInterrupt = (): void => {
+      b.close();
+      process.exit(130);
+    };
+    process.once('SIGINT', onInterrupt);
+    try {
+      await built.waitForClients();
+    } finally {
+      process.off('SIGINT', onInterrupt);
     }
-    const report = await system.run();
+    const report = await built.system.run();
     if (traceFd !== undefined) writeTrace(traceFd, report.trace ?? []);
     const summary = summarizeRun(report, { quiet: plan.quiet, maxTimeNs: plan.maxTimeNs });
     for (const line of summary.lines) io.err(`${line}\n`);
     return summary.exitCode;
   } finally {
+    built?.close();
     if (traceFd !== undefined) closeSync(traceFd);
   }
+}
+
+/** A system built from a plan, not yet run. */
+export interface BuiltSystem {
+  /** The toolstack, with every domain created and every device attached. */
+  system: System;
+  /** The domains, in plan order. */
+  domains: Domain[];
+  /** The devices attached to each domain, in plan order (the same order as the manifest). */
+  devices: VirtioMmioDevice[][];
+  /** The virtual switches, by name, in order of first use. */
+  switches: Map<string, VirtualSwitch>;
+  /**
+   * Waits until every `socket:` console has a client (and its first input has arrived): guest
+   * output has nowhere to go before, and the run does not pause for input. Resolves at once
+   * without socket consoles.
+   */
+  waitForClients(): Promise<void>;
+  /** Closes disk images, console files and sockets, and the capture (idempotent); call it after the run. */
+  close(): void;
+}
+
+/** Options of {@link buildSystem} beyond the plan. */
+export interface BuildOptions {
+  /** Record every exit (for `--trace`). */
+  trace?: boolean;
+  /** Console sink (default: stdout, see {@link SystemOptions.console}). */
+  console?: SystemOptions['console'];
+  /** Host log (default: stderr, see {@link SystemOptions.log}); devices log here too. */
+  log?: SystemOptions['log'];
+}
+
+/**
+ * Creates the System of a plan: every domain, then its devices, attached with
+ * `System.attachDevice` in this order — `--disk` (virtio-blk `diskN` on a raw image file,
+ * created sparse when asked), `--net` (virtio-net `netN` plugged into its switch; switches are
+ * created on first use and shared by all domains), `--console` (virtio-console `console0`) —
+ * and the `--pcap` capture on every switch. Nothing runs. On failure, whatever was opened is
+ * closed again.
+ * @throws {@link UsageError} for a guest image that cannot boot, or a disk, console or capture
+ *   file that cannot be opened.
+ */
+export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promise<BuiltSystem> {
+  const [{ System }, { GuestImageError }, disk, blk, mmio, net, sw, con, pcapMod] = await Promise.all([
+    import('../control/system.ts'),
+    import('../engine/errors.ts'),
+    import('../virtio/disk-image.ts'),
+    import('../virtio/blk.ts'),
+    import('../virtio/mmio.ts'),
+    import('../virtio/net.ts'),
+    import('../virtio/switch.ts'),
+    import('../virtio/console.ts'),
+    import('../virtio/pcap.ts'),
+  ]);
+  const sysOpts: SystemOptions = { seed: plan.seed, maxTimeNs: plan.maxTimeNs, trace: opts.trace === true };
+  if (opts.console !== undefined) sysOpts.console = opts.console;
+  if (opts.log !== undefined) sysOpts.log = opts.log;
+  const system = new System(sysOpts);
+  const domains: Domain[] = [];
+  for (const d of plan.domains) {
+    try {
+      domains.push(await system.addDomain(d));
+    } catch (err) {
+      if (!(err instanceof GuestImageError)) throw err;
+      const image = typeof d.image === 'string' ? ` (${shortPath(d.image)})` : '';
+      throw new UsageError([`domain ${d.name}${image} cannot boot:`, ...err.problems.map((p: string) => `  ${p}`)]);
+    }
+  }
+  const log = (line: string): void => system.hv.log(line);
+
+  const closers: (() => void)[] = [];
+  const close = (): void => {
+    for (const c of closers.splice(0)) {
+      try {
+        c();
+      } catch (err) {
+        log(`closing devices: ${(err as Error).message}`);
+      }
+    }
+  };
+  const waits: (() => Promise<void>)[] = [];
+  const devices: VirtioMmioDevice[][] = [];
+  const switches = new Map<string, VirtualSwitch>();
+  try {
+    let capture: PcapWriter | undefined;
+    if (plan.pcapFile !== undefined) {
+      try {
+        capture = pcapMod.PcapWriter.toFile(plan.pcapFile, { clock: () => system.hv.now, log });
+      } catch (err) {
+        throw new UsageError(`--pcap: cannot write ${plan.pcapFile}: ${(err as Error).message}`);
+      }
+      const c = capture;
+      closers.push(() => c.close());
+    }
+    const switchFor = (name: string): VirtualSwitch => {
+      let s = switches.get(name);
+      if (s === undefined) {
+        s = new sw.VirtualSwitch(name);
+        switches.set(name, s);
+        capture?.attach(s);
+      }
+      return s;
+    };
+    const macUsers = new Map<string, string>();
+
+    for (const [i, d] of plan.domains.entries()) {
+      const domain = domains[i] as Domain;
+      const attached: VirtioMmioDevice[] = [];
+      const devLog = (line: string): void => log(`domain ${domain.name}: ${line}`);
+      const attach = (name: string, backend: VirtioBackend): VirtioMmioDevice => {
+        const dev = new mmio.VirtioMmioDevice({ name, backend, mem: domain.mem, log: devLog });
+        system.attachDevice(domain, dev);
+        attached.push(dev);
+        return dev;
+      };
+
+      for (const [n, dk] of (d.disks ?? []).entries()) {
+        let image: DiskImage;
+        try {
+          image = disk.RawFileDiskImage.open(dk.path, {
+            readOnly: dk.readOnly,
+            ...(dk.createSize !== undefined ? { createSize: dk.createSize } : {}),
+          });
+        } catch (err) {
+          throw new UsageError(`${dk.origin}: cannot open: ${(err as Error).message}`);
+        }
+        closers.push(() => image.close());
+        attach(diskName(n), new blk.VirtioBlk({ image, id: `pvisor-${diskName(n)}` }));
+      }
+
+      for (const [n, nic] of (d.nets ?? []).entries()) {
+        const mac = nic.mac ?? sw.formatMac(sw.localMac(domain.id, n));
+        const key = `${nic.switch} ${mac}`;
+        const who = `domain ${domain.name} (${netName(n)})`;
+        const earlier = macUsers.get(key);
+        if (earlier !== undefined) {
+          throw new UsageError(`${nic.origin}: MAC ${mac} is already used on switch ${nic.switch} by ${earlier}; give each NIC its own mac=`);
+        }
+        macUsers.set(key, who);
+        const backend = new net.VirtioNet({ mac });
+        attach(netName(n), backend);
+        backend.connect(switchFor(nic.switch), `${domain.name}.${netName(n)}`);
+      }
+
+      const c = d.console;
+      if (c !== undefined) {
+        const backend = new con.VirtioConsole();
+        if (c.kind === 'stdio') {
+          backend.setSink((bytes) => system.consoleOutput(domain, bytes));
+        } else if (c.kind === 'file') {
+          let sink: ReturnType<typeof con.fileSink>;
+          try {
+            sink = con.fileSink(c.path);
+          } catch (err) {
+            throw new UsageError(`${c.origin}: cannot write ${c.path}: ${(err as Error).message}`);
+          }
+          closers.push(() => sink.close());
+          backend.setSink(sink);
+        } else {
+          const server = await socketConsole(c.path, c.origin, backend, (line) => devLog(`${CONSOLE_NAME}: ${line}`));
+          closers.push(() => server.close());
+          waits.push(() => server.waitForClient());
+        }
+        attach(CONSOLE_NAME, backend);
+      }
+      devices.push(attached);
+    }
+  } catch (err) {
+    close();
+    throw err;
+  }
+  const waitForClients = async (): Promise<void> => {
+    for (const w of waits) await w();
+  };
+  return { system, domains, devices, switches, waitForClients, close };
+}
+
+/** A virtio-console's Unix socket server: output to every client, input from any to the guest. */
+interface SocketConsole {
+  waitForClient(): Promise<void>;
+  close(): void;
+}
+
+/** How long the first client's initial input may trickle in before the run starts (wall time). */
+const INPUT_SETTLE_MS = 50;
+
+async function socketConsole(path: string, origin: string, backend: VirtioConsole, log: (line: string) => void): Promise<SocketConsole> {
+  const { createServer } = await import('node:net');
+  const clients = new Set<Socket>();
+  let firstClient: (() => void) | undefined;
+  const connected = new Promise<void>((resolve) => (firstClient = resolve));
+  let settle: ReturnType<typeof setTimeout> | undefined;
+  let settled: (() => void) | undefined;
+  const input = new Promise<void>((resolve) => (settled = resolve));
+  const quiet = (): void => {
+    if (settle !== undefined) clearTimeout(settle);
+    settle = setTimeout(() => settled?.(), INPUT_SETTLE_MS);
+  };
+
+  const server = createServer((sock) => {
+    clients.add(sock);
+    sock.on('data', (data: Buffer) => {
+      backend.input(new Uint8Array(data.buffer, data.byteOffset, data.length));
+      quiet();
+    });
+    sock.on('end', () => settled?.());
+    sock.on('error', (err) => log(`socket client: ${err.message}`));
+    sock.on('close', () => clients.delete(sock));
+    firstClient?.();
+    quiet();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? `${path} already exists; remove it (a socket left by an earlier run?)` : `cannot listen on ${path}: ${err.message}`;
+      reject(new UsageError(`${origin}: ${why}`));
+    });
+    server.listen(path, () => resolve());
+  });
+  server.on('error', (err) => log(`socket ${path}: ${err.message}`));
+  backend.setSink((bytes) => {
+    for (const sock of clients) if (sock.writable) sock.write(bytes);
+  });
+  let closed = false;
+  return {
+    async waitForClient() {
+      if (clients.size === 0) log(`waiting for a client on ${path}: socat - UNIX-CONNECT:${path}`);
+      await connected;
+      await input;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      if (settle !== undefined) clearTimeout(settle);
+      settled?.();
+      firstClient?.();
+      for (const sock of clients) {
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
+      }
+      server.close();
+      server.unref();
+      // libuv removes the socket file when the close completes; do it now, in case the process
+      // exits first (Ctrl-C).
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/**
+ * What is wrong with the plan's devices before anything is opened: more than MAX_DEVICES in a
+ * domain, a missing disk image without a size, a missing image that should be created read-only,
+ * a disk path that is not a file, the same image used writable twice, a console socket path
+ * that already exists.
+ */
+export function checkDevices(plan: RunPlan): string[] {
+  const problems: string[] = [];
+  const users = new Map<string, { who: string; readOnly: boolean }[]>();
+  for (const d of plan.domains) {
+    const count = (d.disks?.length ?? 0) + (d.nets?.length ?? 0) + (d.console ? 1 : 0);
+    if (count > MAX_DEVICES) problems.push(`domain ${d.name}: ${count} devices; a domain has at most ${MAX_DEVICES}`);
+    if (d.console?.kind === 'socket' && existsSync(d.console.path)) {
+      problems.push(`${d.console.origin}: ${shortPath(d.console.path)} already exists; remove it (a socket left by an earlier run?)`);
+    }
+    (d.disks ?? []).forEach((disk, n) => {
+      const shown = shortPath(disk.path);
+      let st: Stats | undefined;
+      try {
+        st = statSync(disk.path);
+      } catch {
+        st = undefined;
+      }
+      if (st === undefined) {
+        if (disk.createSize === undefined) {
+          problems.push(`${disk.origin}: no such file; ${createHint(disk.from)}`);
+        } else if (disk.readOnly) {
+          const fix = disk.from === 'flag' ? 'drop ,ro to create it' : 'drop "ro" to create it';
+          problems.push(`${disk.origin}: no such file, and a read-only image cannot be created; ${fix}`);
+        }
+      } else if (!st.isFile()) {
+        problems.push(`${disk.origin}: ${shown} is not a file; give a raw disk image file`);
+      }
+      const key = resolve(disk.path);
+      const list = users.get(key) ?? [];
+      list.push({ who: `domain ${d.name} (${diskName(n)})`, readOnly: disk.readOnly });
+      users.set(key, list);
+    });
+  }
+  for (const [path, list] of users) {
+    if (list.length > 1 && list.some((u) => !u.readOnly)) {
+      problems.push(
+        `disk image ${shortPath(path)} is used by ${list.map((u) => u.who).join(' and ')}, not all read-only; ` +
+          'writers would corrupt it: add ro to every use, or give each its own copy',
+      );
+    }
+  }
+  return problems;
 }
 
 /** Writes the trace in batches, so that a long trace never has to fit in one string. */

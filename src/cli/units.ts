@@ -28,6 +28,42 @@ const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20
  * @throws {@link UnitError} when the text is not a size, not a multiple of 64 KiB, zero or above 4 GiB.
  */
 export function parseMemSize(text: string): number {
+  const bytes = parseBytes(text);
+  if (bytes === 0) throw new UnitError(`"${text}" is no memory at all; use at least 64K`);
+  if (bytes > MAX_MEMORY) throw new UnitError(`"${text}" is more than 4G, the most a wasm32 guest can address`);
+  if (bytes % WASM_PAGE !== 0) {
+    const down = Math.floor(bytes / WASM_PAGE) * WASM_PAGE;
+    const up = down + WASM_PAGE;
+    const choices = down > 0 ? `${formatSize(down)} or ${formatSize(up)}` : formatSize(up);
+    throw new UnitError(`"${text}" is not a multiple of 64K (the Wasm page size); use ${choices}`);
+  }
+  return bytes;
+}
+
+/** Bytes in a disk sector: disk image sizes are multiples of this. */
+export const SECTOR = 512;
+
+/**
+ * Parses a disk image size: `64M`, `1G`, `512K`, `1048576` (bytes); binary units as for memory,
+ * up to `T`.
+ * @returns bytes, a positive multiple of 512 (the virtio-blk sector size).
+ * @throws {@link UnitError} when the text is not a size, zero, too large or not a multiple of 512.
+ */
+export function parseDiskSize(text: string): number {
+  const bytes = parseBytes(text);
+  if (bytes === 0) throw new UnitError(`"${text}" is an empty disk; use e.g. 64M`);
+  if (!Number.isSafeInteger(bytes)) throw new UnitError(`"${text}" is too large`);
+  if (bytes % SECTOR !== 0) {
+    const down = Math.floor(bytes / SECTOR) * SECTOR;
+    const up = down + SECTOR;
+    const choices = down > 0 ? `${formatSize(down)} or ${formatSize(up)}` : formatSize(up);
+    throw new UnitError(`"${text}" is not a multiple of 512 (the sector size); use ${choices}`);
+  }
+  return bytes;
+}
+
+/** A size in bytes as typed (`64M`, `64MiB`, `65536`); `64MB` is refused as ambiguous. */
+function parseBytes(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(ib|b)?|(b))?\s*$/i.exec(text);
   if (!m) throw new UnitError(`"${text}" is not a size; use e.g. 64M or 1G`);
   const [, num = '', letter = '', suffix = '', bytesOnly = ''] = m;
@@ -38,14 +74,6 @@ export function parseMemSize(text: string): number {
   const unit = SIZE_UNITS[(letter || bytesOnly).toLowerCase()] as number;
   const bytes = decimalTimes(num, unit);
   if (bytes === undefined) throw new UnitError(`"${text}" is not a whole number of bytes`);
-  if (bytes === 0) throw new UnitError(`"${text}" is no memory at all; use at least 64K`);
-  if (bytes > MAX_MEMORY) throw new UnitError(`"${text}" is more than 4G, the most a wasm32 guest can address`);
-  if (bytes % WASM_PAGE !== 0) {
-    const down = Math.floor(bytes / WASM_PAGE) * WASM_PAGE;
-    const up = down + WASM_PAGE;
-    const choices = down > 0 ? `${formatSize(down)} or ${formatSize(up)}` : formatSize(up);
-    throw new UnitError(`"${text}" is not a multiple of 64K (the Wasm page size); use ${choices}`);
-  }
   return bytes;
 }
 

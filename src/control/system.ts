@@ -93,6 +93,15 @@ export class System {
   }
 
   /**
+   * Console output of `domain` from a device (a virtio-console on stdio): it goes where the
+   * hypercall console's does — {@link SystemOptions.console}, or stdout with the `[name] ` prefix
+   * when there are several domains — decoded as UTF-8 in the same stream.
+   */
+  consoleOutput(domain: Domain, bytes: Uint8Array): void {
+    this.onConsole(domain, bytes);
+  }
+
+  /**
    * Loads, checks and instruments an image and creates its domain.
    * @throws GuestImageError when the image or its fit with the configuration is wrong (every problem listed).
    */

@@ -22,6 +22,35 @@ export interface DomainConfig {
   cmdline: string;
 }
 
+/**
+ * A raw disk image file to plug into a domain as a virtio-blk device (`pvisor run --disk`,
+ * `domains[i].disks` in a config file). The toolstack's caller opens it with
+ * `RawFileDiskImage.open` and attaches it with `System.attachDevice`.
+ */
+export interface DiskConfig {
+  /** Path of the raw image file. */
+  path: string;
+  /** Open read-only; the device offers VIRTIO_BLK_F_RO and refuses writes. */
+  readOnly: boolean;
+  /** When the file does not exist, create it sparse with this many bytes (a multiple of 512). */
+  createSize?: number;
+}
+
+/** A virtio-net NIC plugged into a virtual switch (`pvisor run --net`, `domains[i].net`). */
+export interface NetConfig {
+  /** Name of the switch; switches are created on first use and shared by every domain of a run. */
+  switch: string;
+  /** MAC address `aa:bb:cc:dd:ee:ff` (unicast); default derived from the domain id and NIC index (`02:70:76:…`). */
+  mac?: string;
+}
+
+/**
+ * Where a virtio-console's output goes and its input comes from (`pvisor run --console`,
+ * `domains[i].console`): stdout (prefixed like the hypercall console), a file (output only), or
+ * a Unix socket server a client attaches to (`socat - UNIX-CONNECT:PATH`).
+ */
+export type ConsoleConfig = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'socket'; path: string };
+
 /** Options for a whole run. */
 export interface SystemOptions {
   /** Seed for every random choice the host makes; same seed, same run. */
