@@ -379,8 +379,8 @@ function writeTrace(fd: number, records: readonly TraceRecord[]): void {
   for (let i = 0; i < records.length; i += BATCH) writeSync(fd, formatTrace(records.slice(i, i + BATCH)));
 }
 
-/** A path as short as it can be shown: relative to the working directory when that is shorter. */
+/** A path as short as it can be shown: relative to the working directory when it lies inside it. */
 function shortPath(p: string): string {
   const rel = relative(process.cwd(), p);
-  return isAbsolute(p) && rel.length < p.length ? rel : p;
+  return isAbsolute(p) && rel !== '' && !rel.startsWith('..') && rel.length < p.length ? rel : p;
 }
