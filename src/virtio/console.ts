@@ -252,6 +252,15 @@ export class VirtioConsole implements VirtioBackend {
     this.emit(Uint8Array.of(src[at]!));
   }
 
+  /**
+   * See {@link VirtioBackend.configWritableEarly}: the word holding emerg_wr (offset 8), when
+   * EMERG_WRITE is offered. §5.3.4: "The device MUST allow a write to emerg_wr, even on an
+   * unconfigured device."
+   */
+  configWritableEarly(offset: number): boolean {
+    return this.emergWrite && offset <= CONSOLE_CONFIG.EMERG_WR && CONSOLE_CONFIG.EMERG_WR < offset + 4;
+  }
+
   /** See {@link VirtioBackend.activate}. */
   activate(queues: readonly (SplitQueue | undefined)[], _mem: GuestMemory, _features: bigint): void {
     this.rxq = queues[CONSOLE_RXQ];

@@ -123,6 +123,14 @@ export interface VirtioBackend {
   /** A driver write of `src` at config `offset`; read-only fields ignore it. */
   writeConfig(offset: number, src: Uint8Array): void;
   /**
+   * Optional: whether a config write at `offset` (the 4-aligned word the transport traps) must
+   * reach {@link VirtioBackend.writeConfig} even before FEATURES_OK. The transport otherwise drops
+   * config writes until then (§3.1.1 step 4); a device type whose spec requires an early write
+   * (virtio-console emerg_wr, §5.3.4: "The device MUST allow a write to emerg_wr, even on an
+   * unconfigured device") answers true for that field. Absent means never.
+   */
+  configWritableEarly?(offset: number): boolean;
+  /**
    * The driver set DRIVER_OK: start serving. `queues[i]` is the latched queue `i`, or undefined
    * when the driver did not enable it. `features` is the negotiated set.
    */

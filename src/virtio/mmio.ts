@@ -590,7 +590,10 @@ export class VirtioMmioDevice implements MmioDevice {
   private writeConfig(off: number, v: number): void {
     // §3.1.1 step 4: the driver "MUST NOT write to the device configuration space" before
     // FEATURES_OK; the backend decides what a field write means and ignores read-only ones.
-    if ((this.status & STATUS_FEATURES_OK) === 0 || off >= this.backend.configSize) {
+    // A backend may name fields its spec makes writable earlier (configWritableEarly, e.g. the
+    // console's emerg_wr, §5.3.4); those pass through in any status, even after a reset.
+    const early = (this.status & STATUS_FEATURES_OK) === 0;
+    if (off >= this.backend.configSize || (early && this.backend.configWritableEarly?.(off) !== true)) {
       this.strayAccesses++;
       return;
     }

@@ -132,8 +132,32 @@ describe('virtio-console (§5.3)', () => {
   });
 
   // §5.3.4 (device): "The device MUST allow a write to emerg_wr, even on an unconfigured device."
-  // The transport (mmio.ts writeConfig) drops config writes before FEATURES_OK; needs a change there.
-  it.todo('emergency write before FEATURES_OK reaches the sink (needs mmio.ts to pass emerg_wr through)');
+  it('emergency write before FEATURES_OK reaches the sink; other config writes are still dropped then', () => {
+    const e = setup({}, false);
+    // Straight after creation: status 0, nothing negotiated.
+    e.mmio.w(REG.CONFIG + 8, 0x21); // '!'
+    // After a reset and part of the handshake (ACKNOWLEDGE | DRIVER), still before FEATURES_OK.
+    e.mmio.w(REG.STATUS, 0);
+    e.mmio.w(REG.STATUS, 1);
+    e.mmio.w(REG.STATUS, 1 | 2);
+    e.mmio.w(REG.CONFIG + 8, 0x0a);
+    expect(e.sink.text()).toBe('!\n');
+    expect(e.con.stats.emergBytes).toBe(2);
+    expect(e.mmio.r(REG.STATUS) & 8).toBe(0); // still unconfigured
+    e.mmio.w(REG.CONFIG + 0, 0x00500050); // cols/rows: read-only anyway, and not an early field
+    expect(e.mmio.config32(0)).toBe(80 | (25 << 16));
+    // The device still initialises and works normally afterwards.
+    const r = e.mmio.init();
+    expect(r.ok).toBe(true);
+    e.tx = r.queues[1]!;
+    write(e, 'ok');
+    expect(e.sink.text()).toBe('!\nok');
+    // Without EMERG_WRITE offered, an early write to offset 8 is dropped like any other.
+    const off = setup({ emergWrite: false }, false);
+    off.mmio.w(REG.CONFIG + 8, 0x41);
+    expect(off.sink.text()).toBe('');
+    expect(off.con.configWritableEarly(8)).toBe(false);
+  });
 
   it('resize updates cols/rows with a configuration change interrupt', () => {
     const e = setup();

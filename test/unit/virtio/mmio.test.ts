@@ -30,6 +30,8 @@ class FakeBackend implements VirtioBackend {
   resets = 0;
   notifies: number[] = [];
   configWrites: [number, number[]][] = [];
+  /** Unset by default (the transport's default); a test may install one. */
+  configWritableEarly?: (offset: number) => boolean;
 
   bind(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
@@ -470,6 +472,31 @@ describe('configuration space and ConfigGeneration (§4.2.2, §4.2.2.1)', () => 
     toFeaturesOk(drv);
     drv.w(REG.CONFIG + 4, 0xaabbccdd);
     expect(be.configWrites).toEqual([[4, [0xdd, 0xcc, 0xbb, 0xaa]]]);
+  });
+
+  it('configWritableEarly: a backend-named field takes writes before FEATURES_OK; the rest still wait', () => {
+    const { drv, be } = setup();
+    const asked: number[] = [];
+    be.configWritableEarly = (off: number) => {
+      asked.push(off);
+      return off === 4;
+    };
+    drv.w(REG.CONFIG + 4, 0x11223344); // status 0: passes (named field)
+    drv.w(REG.CONFIG + 0, 0xaabbccdd); // status 0: dropped
+    drv.w(REG.CONFIG + 8, 1); // past configSize: dropped without asking
+    drv.addStatus(S.ACK);
+    drv.addStatus(S.DRIVER);
+    drv.w(REG.CONFIG + 4, 0x55667788); // before FEATURES_OK: passes
+    expect(be.configWrites).toEqual([
+      [4, [0x44, 0x33, 0x22, 0x11]],
+      [4, [0x88, 0x77, 0x66, 0x55]],
+    ]);
+    expect(asked).toEqual([4, 0, 4]);
+    const stray = be.configWrites.length;
+    toFeaturesOk(drv);
+    drv.w(REG.CONFIG + 0, 0xaabbccdd); // after FEATURES_OK every field goes through, unasked
+    expect(be.configWrites.length).toBe(stray + 1);
+    expect(asked).toEqual([4, 0, 4]);
   });
 
   it('ConfigGeneration changes when the backend changes its config; a config interrupt follows only after DRIVER_OK', () => {
