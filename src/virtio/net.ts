@@ -362,7 +362,12 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
     }
     // §5.1.6.2: the header precedes the packet; with no offloads negotiated its flags and
     // gso_type can only be 0, and there is nothing in it we need — skip it unread.
-    const frame = new Uint8Array(len);
+    // The frame starts hdrLen bytes into the guest's buffer (usually 4 mod 8). V8 copies between
+    // shared (guest) and plain memory byte by byte when the two are aligned differently (~7x
+    // slower at 64 KiB), so the host copy gets the same alignment as the guest bytes.
+    const first = c.readable[0];
+    const skew = first === undefined ? 0 : (first.addr + this.hdrLen) & 7;
+    const frame = new Uint8Array(new ArrayBuffer(len + skew), skew, len);
     if (q.readChainInto(c, frame, this.hdrLen) !== len) {
       this.stats.txDropped++; // a buffer no longer inside guest memory: never send a padded frame
       return;
