@@ -69,24 +69,7 @@ int32_t pv_blk_init(pv_blk_t *blk, const pv_device_info_t *info, uint32_t qsize)
     blk->read_only = pv_virtio_has(dev, PV_VIRTIO_BLK_F_RO) ? 1u : 0u;
     blk->has_flush = pv_virtio_has(dev, PV_VIRTIO_BLK_F_FLUSH) ? 1u : 0u;
 
-    /* The queue size decides the ring memory: ask the device first. */
-    pv_virtio_write(dev, PV_VIRTIO_MMIO_QUEUE_SEL, 0);
-    uint32_t max = pv_virtio_read(dev, PV_VIRTIO_MMIO_QUEUE_NUM_MAX);
-    if (max == 0) {
-        pv_virtio_fail(dev);
-        return PV_ENOSYS;
-    }
-    uint32_t num = qsize != 0 ? qsize : 128u;
-    if (num > max)
-        num = max;
-    while ((num & (num - 1)) != 0)
-        num &= num - 1;
-    void *mem = pv_alloc(pv_virtq_mem_size(num), 16);
-    if (mem == NULL) {
-        pv_virtio_fail(dev);
-        return PV_ENOSPC;
-    }
-    r = pv_virtio_setup_queue(dev, 0, &blk->vq, num, mem);
+    r = pv_virtio_alloc_queue(dev, 0, &blk->vq, qsize, 128u);
     if (r < 0)
         return r;
     pv_virtio_set_handlers(dev, on_used, NULL, blk);

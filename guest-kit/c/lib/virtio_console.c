@@ -29,26 +29,10 @@ static int32_t post_rx(pv_vcon_t *con, pv_vcon_buf_t *b)
     return r < 0 ? r : 0;
 }
 
+/* Queue `index` with `qsize` entries (0: the driver's default), rings from pv_alloc. */
 static int32_t setup(pv_vcon_t *con, uint32_t index, pv_virtq_t *vq, uint32_t qsize)
 {
-    pv_virtio_dev_t *dev = &con->vdev;
-    pv_virtio_write(dev, PV_VIRTIO_MMIO_QUEUE_SEL, index);
-    uint32_t max = pv_virtio_read(dev, PV_VIRTIO_MMIO_QUEUE_NUM_MAX);
-    if (max == 0) {
-        pv_virtio_fail(dev);
-        return PV_ENOSYS;
-    }
-    uint32_t num = qsize != 0 ? qsize : 16u;
-    if (num > max)
-        num = max;
-    while ((num & (num - 1)) != 0)
-        num &= num - 1;
-    void *mem = pv_alloc(pv_virtq_mem_size(num), 16);
-    if (mem == NULL) {
-        pv_virtio_fail(dev);
-        return PV_ENOSPC;
-    }
-    return pv_virtio_setup_queue(dev, index, vq, num, mem);
+    return pv_virtio_alloc_queue(&con->vdev, index, vq, qsize, 16u);
 }
 
 int32_t pv_vcon_init(pv_vcon_t *con, const pv_device_info_t *info, uint32_t qsize)

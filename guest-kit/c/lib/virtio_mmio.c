@@ -240,3 +240,27 @@ uint64_t pv_virtio_config_read64(const pv_virtio_dev_t *dev, uint32_t off)
             return lo | (hi << 32);
     }
 }
+
+int32_t pv_virtio_alloc_queue(pv_virtio_dev_t *dev, uint32_t index, pv_virtq_t *vq, uint32_t num,
+                              uint32_t default_num)
+{
+    /* The queue size decides the ring memory: ask the device first. */
+    pv_virtio_write(dev, PV_VIRTIO_MMIO_QUEUE_SEL, index);
+    uint32_t max = pv_virtio_read(dev, PV_VIRTIO_MMIO_QUEUE_NUM_MAX);
+    if (max == 0) {
+        pv_virtio_fail(dev);
+        return PV_ENOSYS;
+    }
+    if (num == 0)
+        num = default_num;
+    if (num > max)
+        num = max;
+    while ((num & (num - 1)) != 0)
+        num &= num - 1;
+    void *mem = pv_alloc(pv_virtq_mem_size(num), 16);
+    if (mem == NULL) {
+        pv_virtio_fail(dev);
+        return PV_ENOSPC;
+    }
+    return pv_virtio_setup_queue(dev, index, vq, num, mem);
+}

@@ -33,27 +33,10 @@ static int32_t post_rx(pv_net_t *net, pv_net_buf_t *b)
     return r < 0 ? r : 0;
 }
 
-/* Picks the queue size for queue `index` (a power of two, at most QueueNumMax) and sets it up. */
+/* Queue `index` with `qsize` entries (0: the driver's default), rings from pv_alloc. */
 static int32_t setup(pv_net_t *net, uint32_t index, pv_virtq_t *vq, uint32_t qsize)
 {
-    pv_virtio_dev_t *dev = &net->vdev;
-    pv_virtio_write(dev, PV_VIRTIO_MMIO_QUEUE_SEL, index);
-    uint32_t max = pv_virtio_read(dev, PV_VIRTIO_MMIO_QUEUE_NUM_MAX);
-    if (max == 0) {
-        pv_virtio_fail(dev);
-        return PV_ENOSYS;
-    }
-    uint32_t num = qsize != 0 ? qsize : 64u;
-    if (num > max)
-        num = max;
-    while ((num & (num - 1)) != 0)
-        num &= num - 1;
-    void *mem = pv_alloc(pv_virtq_mem_size(num), 16);
-    if (mem == NULL) {
-        pv_virtio_fail(dev);
-        return PV_ENOSPC;
-    }
-    return pv_virtio_setup_queue(dev, index, vq, num, mem);
+    return pv_virtio_alloc_queue(&net->vdev, index, vq, qsize, 64u);
 }
 
 int32_t pv_net_init(pv_net_t *net, const pv_device_info_t *info, uint32_t qsize)

@@ -296,6 +296,15 @@ int32_t pv_virtio_begin(pv_virtio_dev_t *dev, const pv_device_info_t *info, uint
 int32_t pv_virtio_setup_queue(pv_virtio_dev_t *dev, uint32_t index, pv_virtq_t *vq, uint32_t num,
                               void *mem);
 
+/**
+ * Picks the size of queue `index` — `num` (0: `default_num`) rounded down to a power of two and
+ * clamped to QueueNumMax — allocates its rings with pv_alloc and sets it up. On failure the
+ * device is marked FAILED. @return the queue size used, or what pv_virtio_setup_queue returns;
+ * PV_ENOSYS (QueueNumMax is 0: no such queue); PV_ENOSPC (no memory for the rings).
+ */
+int32_t pv_virtio_alloc_queue(pv_virtio_dev_t *dev, uint32_t index, pv_virtq_t *vq, uint32_t num,
+                              uint32_t default_num);
+
 /** Sets the interrupt callbacks (either may be NULL) and their context. */
 void pv_virtio_set_handlers(pv_virtio_dev_t *dev, pv_virtio_cb_t on_used, pv_virtio_cb_t on_config,
                             void *ctx);
