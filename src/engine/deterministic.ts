@@ -124,11 +124,6 @@ export class DeterministicEngine {
     d.caps = { upcall: info.hasUpcall, vcpuEntry: info.hasVcpuEntry && info.exportsStackPointer };
   }
 
-  /** True when the run stopped at the time limit. */
-  get hitTimeLimit(): boolean {
-    return this.stopped;
-  }
-
   /** Runs until no vCPU can make progress or virtual time reaches the limit. */
   run(): void {
     const hv = this.hv;
@@ -332,33 +327,28 @@ export class DeterministicEngine {
     };
   }
 
+  /** Wraps what a device threw as a host fault of this domain (the engine's fault path logs it). */
+  private deviceFault(what: string, addr: number, e: unknown): DeviceFault {
+    return new DeviceFault(`device at MMIO 0x${(addr >>> 0).toString(16)} threw on ${what}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+
   /**
-   * Exit bookkeeping shared by the MMIO traps: charge the fuel used since the last exit plus the
-   * exit cost, and trace the access. An `hw.*` import carries no fuel operand (only
-   * `pvisor.hypercall` does), so the fuel global is read here; MMIO traps are rare next to
-   * hypercalls, so the extra global read does not matter.
+   * `hw.mmio_read32(addr) -> i32` of one vCPU: one exit (fuel since the last exit plus the exit
+   * cost; an `hw.*` import carries no fuel operand, so the global is read), the bus read, then
+   * VM entry.
    */
-  private mmioExit(rt: VcpuRuntime): void {
-    this.account(rt, this.exitCost);
-  }
-
-  /** Runs a device access, turning anything it throws into a host fault of this domain. */
-  private device<T>(d: Domain, what: string, addr: number, f: () => T): T {
-    try {
-      return f();
-    } catch (e) {
-      throw new DeviceFault(`device at MMIO 0x${(addr >>> 0).toString(16)} threw on ${what}: ${e instanceof Error ? e.message : String(e)}`, e);
-    }
-  }
-
-  /** `hw.mmio_read32(addr) -> i32` of one vCPU: one exit, the bus read, then VM entry. */
   private mmioReadFor(v: Vcpu, rt: VcpuRuntime): (addr: number) => number {
     const hv = this.hv;
     const d = v.domain;
     return (addr) => {
-      this.mmioExit(rt);
+      this.account(rt, this.exitCost);
       d.mmioExits.read++;
-      const value = this.device(d, 'read', addr, () => d.mmio.read32(addr >>> 0));
+      let value: number;
+      try {
+        value = d.mmio.read32(addr >>> 0);
+      } catch (e) {
+        throw this.deviceFault('read', addr, e);
+      }
       if (hv.trace !== null) hv.trace.push({ t: hv.now, dom: d.id, vcpu: v.index, ev: 'mmio_read32', args: [addr | 0], ret: value | 0 });
       this.enter(v, rt);
       // An i32 result: the u32 register value's bits.
@@ -371,10 +361,14 @@ export class DeterministicEngine {
     const hv = this.hv;
     const d = v.domain;
     return (addr, value) => {
-      this.mmioExit(rt);
+      this.account(rt, this.exitCost);
       d.mmioExits.write++;
       // The device may raise its DEVICE port synchronously; enter() below delivers it.
-      this.device(d, 'write', addr, () => d.mmio.write32(addr >>> 0, value >>> 0));
+      try {
+        d.mmio.write32(addr >>> 0, value >>> 0);
+      } catch (e) {
+        throw this.deviceFault('write', addr, e);
+      }
       if (hv.trace !== null) hv.trace.push({ t: hv.now, dom: d.id, vcpu: v.index, ev: 'mmio_write32', args: [addr | 0, value | 0] });
       this.enter(v, rt);
     };
