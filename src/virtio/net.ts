@@ -20,10 +20,19 @@
  * (nothing written). Frames without a whole header or Ethernet header, and frames longer than
  * MTU + 14, are dropped and counted — the chain is still completed (never leak a slot).
  *
- * RECEIVE: frames from the switch wait in a bounded host queue (like a NIC's FIFO: when it is
- * full the frame is dropped and counted) until the guest posts receive buffers; each frame
- * takes one chain (no MRG_RXBUF). A batch of frames makes one used-ring publication and at most
- * one interrupt. Frames are kept across a missing buffer, dropped on device reset.
+ * RECEIVE: a frame from the switch goes straight into the next posted receive buffer when one
+ * is there and no earlier frame is waiting; otherwise a copy waits in a bounded host queue (like
+ * a NIC's FIFO: when it is full the frame is dropped and counted) until the guest posts buffers.
+ * Each frame takes one chain (no MRG_RXBUF). A batch of frames makes one used-ring publication
+ * and at most one interrupt (at the switch's flush). Waiting frames are kept across a missing
+ * buffer, dropped on device reset.
+ *
+ * ONE COPY guest to guest: a transmitted frame that lies in one descriptor is handed to the
+ * switch as a view of the sender's guest memory (see SwitchEndpoint.receive: valid only during
+ * the delivery), and the receiving NIC copies it straight into its guest's buffer. Only frames
+ * that must wait for a buffer, or that are scattered over several descriptors, are copied into
+ * host memory first. The sender cannot change the bytes in between: its vCPU is inside the
+ * QueueNotify trap until the switch batch has been delivered.
  *
  * Receive filtering: none (promiscuous) — we offer no VIRTIO_NET_F_CTRL_RX, so the driver has
  * no way to program a filter; QEMU's virtio-net also starts promiscuous.
@@ -143,6 +152,7 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
   private ctx: VirtioDeviceContext | undefined;
   private rxq: SplitQueue | undefined;
   private txq: SplitQueue | undefined;
+  private mem: GuestMemory | undefined;
   private hdrLen = NET_HDR_LEN;
   private readonly rxHdr = new Uint8Array(NET_HDR_LEN);
   private readonly pending: Uint8Array[] = [];
@@ -225,7 +235,8 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
   writeConfig(_offset: number, _src: Uint8Array): void {}
 
   /** See {@link VirtioBackend.activate}. */
-  activate(queues: readonly (SplitQueue | undefined)[], _mem: GuestMemory, features: bigint): void {
+  activate(queues: readonly (SplitQueue | undefined)[], mem: GuestMemory, features: bigint): void {
+    this.mem = mem;
     this.rxq = queues[NET_RXQ];
     this.txq = queues[NET_TXQ];
     // §5.1.6: with VIRTIO_F_VERSION_1 the header always has num_buffers (12 bytes); legacy
@@ -238,6 +249,7 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
   /** See {@link VirtioBackend.reset}: queues go, and so do frames waiting for them (a NIC reset empties its FIFO). */
   reset(): void {
     this.rxq = this.txq = undefined;
+    this.mem = undefined;
     this.pending.length = 0;
     this.hdrLen = NET_HDR_LEN;
   }
@@ -251,16 +263,27 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
   // --- SwitchEndpoint --------------------------------------------------------------------------
 
   /**
-   * A frame from the switch: queued, or dropped and counted when the host queue is full (as a
-   * NIC drops when its FIFO overflows; Firecracker's CVE-2020-16843 is what happens when a
-   * device instead stops reading). Delivery into guest buffers happens in {@link VirtioNet.flush}.
+   * A frame from the switch. With buffers posted and nothing waiting it is written straight into
+   * the next one (published at {@link VirtioNet.flush}); otherwise a copy is queued, or dropped
+   * and counted when the host queue is full (as a NIC drops when its FIFO overflows; Firecracker's
+   * CVE-2020-16843 is what happens when a device instead stops reading).
    */
   receive(frame: Uint8Array): boolean {
+    const q = this.rxq;
+    if (q !== undefined && this.pending.length === 0) {
+      // Order is kept: the fast path is only taken when no earlier frame waits.
+      for (let c = q.pop(); c !== undefined; c = q.pop()) if (this.fill(q, c, frame)) return true;
+    }
     if (this.pending.length >= this.rxQueueFrames) {
       this.stats.rxQueueDrops++;
       return false;
     }
-    this.pending.push(frame);
+    // The switch's array may be a view of the sender's guest memory: keep our own copy, with the
+    // same 8-byte alignment so both copies of it take V8's fast path.
+    const skew = frame.byteOffset & 7;
+    const copy = new Uint8Array(new ArrayBuffer(frame.length + skew), skew, frame.length);
+    copy.set(frame);
+    this.pending.push(copy);
     return true;
   }
 
@@ -272,34 +295,42 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Moves queued frames into posted receive buffers. Available-buffer notifications are wanted
-   * only while frames wait for buffers: with none waiting, the next frame pops buffers itself,
-   * so the loop ends with notifications left off and the guest's refills cost no kick.
+   * Moves queued frames into posted receive buffers and publishes what {@link VirtioNet.receive}
+   * delivered directly. Available-buffer notifications are wanted only while frames wait for
+   * buffers: with none waiting, the next frame pops buffers itself, so the loop ends with
+   * notifications left off and the guest's refills cost no kick.
    */
   private processRx(): void {
     const q = this.rxq;
-    if (q === undefined || this.pending.length === 0) return;
+    if (q === undefined) return;
+    if (this.pending.length === 0) {
+      if (q.flush()) this.ctx?.usedBuffers(NET_RXQ);
+      return;
+    }
     q.disableNotifications();
     do {
       while (this.pending.length !== 0) {
         const c = q.pop();
         if (c === undefined) break;
-        this.fill(q, c);
+        if (this.fill(q, c, this.pending[0]!)) this.pending.shift();
       }
       // One used.idx store and at most one interrupt per batch (§2.7.7.2 applied by flush()).
       if (q.flush()) this.ctx?.usedBuffers(NET_RXQ);
     } while (this.pending.length !== 0 && q.enableNotifications());
   }
 
-  /** Writes the head frame into chain `c` (or refuses `c`); completes `c` exactly once. */
-  private fill(q: SplitQueue, c: Chain): void {
+  /**
+   * Writes `frame` into chain `c`, completing `c` exactly once. Returns false when `c` was
+   * refused (malformed) and the frame still needs a buffer; true when the frame is done with
+   * (delivered, or dropped because it does not fit).
+   */
+  private fill(q: SplitQueue, c: Chain, frame: Uint8Array): boolean {
     if (c.error !== undefined) {
       // A chain the virtqueue refused: length 0, the frame waits for the next buffer.
       this.stats.rxMalformed++;
       q.push(c.head, 0);
-      return;
+      return false;
     }
-    const frame = this.pending.shift()!;
     const need = this.hdrLen + frame.length;
     if (c.writableLen < need) {
       // §5.1.6.3.2: without MRG_RXBUF the device uses a single descriptor chain per packet, and
@@ -308,7 +339,7 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
       // back with length 0 (Linux counts it as a length error and reposts it).
       this.stats.rxTooBig++;
       q.push(c.head, 0);
-      return;
+      return true;
     }
     const h = this.rxHdr;
     h.fill(0);
@@ -323,6 +354,7 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
     q.push(c.head, n);
     this.stats.rxFrames++;
     this.stats.rxBytes += frame.length;
+    return true;
   }
 
   /** Sends every transmit chain to the switch as one batch, then completes them. */
@@ -362,13 +394,8 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
     }
     // §5.1.6.2: the header precedes the packet; with no offloads negotiated its flags and
     // gso_type can only be 0, and there is nothing in it we need — skip it unread.
-    // The frame starts hdrLen bytes into the guest's buffer (usually 4 mod 8). V8 copies between
-    // shared (guest) and plain memory byte by byte when the two are aligned differently (~7x
-    // slower at 64 KiB), so the host copy gets the same alignment as the guest bytes.
-    const first = c.readable[0];
-    const skew = first === undefined ? 0 : (first.addr + this.hdrLen) & 7;
-    const frame = new Uint8Array(new ArrayBuffer(len + skew), skew, len);
-    if (q.readChainInto(c, frame, this.hdrLen) !== len) {
+    const frame = this.frameOf(q, c, len);
+    if (frame === undefined) {
       this.stats.txDropped++; // a buffer no longer inside guest memory: never send a padded frame
       return;
     }
@@ -379,6 +406,30 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
     this.stats.txFrames++;
     this.stats.txBytes += len;
     this.port.send(frame);
+  }
+
+  /**
+   * The `len`-byte frame after the header of chain `c`: a view of guest memory when it lies in
+   * one descriptor (the usual layouts: header + frame in one buffer, or header and frame in two),
+   * else a gathered host copy. Undefined when a buffer is no longer inside guest memory.
+   */
+  private frameOf(q: SplitQueue, c: Chain, len: number): Uint8Array | undefined {
+    const mem = this.mem;
+    let skip = this.hdrLen;
+    for (const seg of c.readable) {
+      if (skip < seg.len) {
+        if (skip + len > seg.len || mem === undefined) break; // scattered: gather below
+        if (!mem.inBounds(seg.addr, seg.len)) return undefined;
+        return mem.u8.subarray(seg.addr + skip, seg.addr + skip + len);
+      }
+      skip -= seg.len;
+    }
+    // V8 copies between shared (guest) and plain memory byte by byte when the two are aligned
+    // differently (~7x slower at 64 KiB), so the copy gets the guest bytes' alignment.
+    const first = c.readable[0];
+    const skew = first === undefined ? 0 : (first.addr + this.hdrLen) & 7;
+    const copy = new Uint8Array(new ArrayBuffer(len + skew), skew, len);
+    return q.readChainInto(c, copy, this.hdrLen) === len ? copy : undefined;
   }
 
   /** Recomputes config `status`; signals a config change when it changed and `notify` is set. */

@@ -33,9 +33,11 @@ export const MAC_LEN = 6;
  */
 export interface SwitchEndpoint {
   /**
-   * One frame for this endpoint. The array is shared by every destination of a flooded frame
-   * and must be treated as read-only. Returns false when the endpoint dropped it (e.g. its
-   * bounded receive queue was full); the switch counts that on the port.
+   * One frame for this endpoint. The array is BORROWED: it is shared by every destination of a
+   * flooded frame, must be treated as read-only, and is valid only during this call (it may be a
+   * view of the sending guest's memory, which the guest reuses once the batch is over) — copy
+   * what you keep. Returns false when the endpoint dropped it (e.g. its bounded receive queue was
+   * full); the switch counts that on the port.
    */
   receive(frame: Uint8Array): boolean;
   /** End of a batch: deliver what `receive` queued (a NIC fills rx buffers and interrupts once). */
@@ -62,7 +64,10 @@ export interface SwitchPortStats {
   outDropped: number;
 }
 
-/** A capture hook: sees every frame the switch accepts, once, with the port it came in on. */
+/**
+ * A capture hook: sees every frame the switch accepts, once, with the port it came in on. The
+ * frame is borrowed, as in {@link SwitchEndpoint.receive}: copy what you keep.
+ */
 export type SwitchTap = (frame: Uint8Array, ingress: SwitchPort) => void;
 
 /** One attachment point of a {@link VirtualSwitch}. */
@@ -99,7 +104,10 @@ export class SwitchPort {
 
   /**
    * The endpoint transmits `frame` (a whole Ethernet frame, no FCS). The switch keeps a
-   * reference: the caller must not modify it afterwards. Ignored once the port is detached.
+   * reference until the frame is delivered — at the latest when the outermost
+   * {@link SwitchPort.batch} ends — and the caller must not modify it before then (a NIC passes
+   * a view of its guest's transmit buffer and completes the buffer only after the batch). Ignored
+   * once the port is detached.
    */
   send(frame: Uint8Array): void {
     this.switch.send(this, frame);

@@ -23,6 +23,7 @@ const HDR = 12;
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 interface Nic {
+  mem: ReturnType<typeof makeGuestMemory>;
   net: VirtioNet;
   dev: VirtioMmioDevice;
   mmio: MmioDriver;
@@ -43,7 +44,7 @@ function nic(sw: VirtualSwitch | undefined, index: number, opts: Partial<VirtioN
   const mmio = new MmioDriver(dev, mem);
   const r = mmio.init({ accept: (f) => f & ~(opts.legacy === true ? 1n << 32n : 0n) & ~(opts.noEventIdx === true ? 1n << 29n : 0n) });
   expect(r.ok).toBe(true);
-  return { net, dev, mmio, rx: r.queues[0]!, tx: r.queues[1]!, irqs, mac };
+  return { mem, net, dev, mmio, rx: r.queues[0]!, tx: r.queues[1]!, irqs, mac };
 }
 
 function frame(dst: string, src: string, tag: number, len = 64): Uint8Array {
@@ -155,6 +156,47 @@ describe('virtio-net data path through the switch', () => {
     expect(b.irqs.n - before).toBe(1);
     expect(b.mmio.ackInterrupt() & 1).toBe(1);
     expect(received(b).map((x) => [...x])).toEqual(frames.map((x) => [...x]));
+  });
+
+  // The transmit path hands the switch a view of the sender's guest memory (one copy guest to
+  // guest). A frame that has to wait for a receive buffer must therefore be copied: once the
+  // transmit chain is completed, the sender may reuse the buffer.
+  it('a frame waiting for a receive buffer keeps its bytes after the sender reuses its transmit buffer', () => {
+    const sw = new VirtualSwitch('sw0');
+    const a = nic(sw, 0);
+    const b = nic(sw, 1);
+    for (const oneDesc of [false, true]) {
+      const f = frame(b.mac, a.mac, oneDesc ? 7 : 8, 300);
+      const spec = oneDesc ? { readable: [Uint8Array.from([...new Uint8Array(HDR), ...f])] } : { readable: [new Uint8Array(HDR), f] };
+      const head = a.tx.addChain(spec)!;
+      // The frame's buffer: the head descriptor (one descriptor) or the one it chains to.
+      const dv = new DataView(a.mem.u8.buffer);
+      const d0 = a.tx.descAddr(head);
+      const d = oneDesc ? d0 : a.tx.descAddr(dv.getUint16(d0 + 14, true));
+      const addr = dv.getUint32(d, true);
+      const len = dv.getUint32(d + 8, true);
+      if (a.tx.kick()) a.mmio.notify(1);
+      expect(a.tx.reapUsed().map((u) => u.id)).toEqual([head]);
+      expect(b.net.rxQueued).toBe(1); // no buffer posted: the frame waits in the device
+      a.mem.u8.fill(0xee, addr, addr + len); // the sender reuses its buffer
+      postRx(b, 1);
+      expect(received(b).map((x) => [...x])).toEqual([[...f]]);
+    }
+  });
+
+  it('a frame scattered over several transmit descriptors arrives whole', () => {
+    const sw = new VirtualSwitch('sw0');
+    const a = nic(sw, 0);
+    const b = nic(sw, 1);
+    postRx(b, 2);
+    const f = frame(b.mac, a.mac, 9, 1000);
+    // Header split across two descriptors, frame across three (§2.6.4: framing is free).
+    const parts = [new Uint8Array(5), new Uint8Array(HDR - 5 + 100), f.subarray(100, 101), f.subarray(101)];
+    parts[1]!.set(f.subarray(0, 100), HDR - 5);
+    expect(a.tx.addChain({ readable: parts })).toBeDefined();
+    if (a.tx.kick()) a.mmio.notify(1);
+    a.tx.reapUsed();
+    expect(received(b).map((x) => [...x])).toEqual([[...f]]);
   });
 
   it('floods broadcast to every other NIC, learns, then unicasts to the learned port only', () => {
