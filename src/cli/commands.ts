@@ -51,7 +51,8 @@ export const RUN: CommandSpec = {
       '(disk0, disk1, …), then the NICs of --net (net0, …), then the console of --console ' +
       '(console0). NICs on the same switch name share one learning switch, across every domain ' +
       'of a config file. With --console socket:PATH, pvisor waits for a client ' +
-      '(socat - UNIX-CONNECT:PATH) before the run starts.',
+      '(socat - UNIX-CONNECT:PATH) before the run starts, then takes input as it is typed: ' +
+      'while guests wait for input the run waits too, until they power off or Ctrl-C.',
   ],
   flags: [
     { name: 'config', value: 'FILE', help: 'run the domains of a JSON or YAML config file instead of one KERNEL' },
@@ -97,6 +98,12 @@ export const RUN: CommandSpec = {
       value: 'stdio|file:PATH|socket:PATH',
       help: 'add a virtio-console (console0): output to stdout, a file, or a Unix socket to attach to',
       suggestFor: ['serial', 'chardev', 'tty'],
+    },
+    {
+      name: 'console-input',
+      value: 'TEXT',
+      help: "type TEXT into console0 before the run starts (a scripted session; in a shell, $'line\\nquit\\n')",
+      suggestFor: ['input', 'stdin'],
     },
     { name: 'seed', value: 'N', default: '1', help: 'seed for every choice the host makes; same seed, same run' },
     { name: 'max-time', value: 'DURATION', default: '10s', help: 'stop after this much virtual time (500ms, 10s, 2m)' },

@@ -15,6 +15,7 @@
  *       - { path: base.img, ro: true }
  *     net: [lan, "wan,mac=02:00:00:00:00:09"]  # optional: virtio-net NICs net0, net1, … on switches
  *     console: socket:ping.sock  # optional: virtio-console console0 (stdio, file:PATH, socket:PATH)
+ *     consoleInput: "ls\n"        # optional: bytes typed into console0 before the run
  * pcap: lan.pcap               # optional: capture every frame the switches forward
  * ```
  *
@@ -143,7 +144,7 @@ function syntaxMessage(err: unknown, text: string): string {
 }
 
 const TOP_KEYS = ['seed', 'maxTime', 'pcap', 'domains'];
-const DOMAIN_KEYS = ['name', 'image', 'memory', 'vcpus', 'cmdline', 'disks', 'net', 'console'];
+const DOMAIN_KEYS = ['name', 'image', 'memory', 'vcpus', 'cmdline', 'disks', 'net', 'console', 'consoleInput'];
 
 /**
  * Checks a parsed configuration and turns it into a {@link RunConfig}. Each problem found is
@@ -298,6 +299,11 @@ function validateDomain(d: unknown, path: string, baseDir: string, problems: str
     const c = typeof d.console === 'string' ? parseConsoleText(d.console) : `expected "stdio", "file:PATH" or "socket:PATH", got ${describe(d.console)}`;
     if (typeof c === 'string') problems.push(`${path}.console: ${c}`);
     else console = c.kind === 'stdio' ? { ...c, origin: `${path}.console` } : { ...c, path: resolve(baseDir, c.path), origin: `${path}.console` };
+  }
+  if (d.consoleInput !== undefined) {
+    if (typeof d.consoleInput !== 'string') problems.push(`${path}.consoleInput: expected a string (the bytes typed into console0), got ${describe(d.consoleInput)}`);
+    else if (d.console === undefined) problems.push(`${path}.consoleInput: needs a console; add "console": "stdio" (or file:PATH, socket:PATH)`);
+    else if (console !== undefined) console.input = d.consoleInput;
   }
 
   if (problems.length > before) return undefined;

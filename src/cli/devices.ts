@@ -83,6 +83,11 @@ export interface NetPlan extends NetConfig {
 export type ConsolePlan = ConsoleConfig & {
   /** Where it was asked for: `--console socket:/tmp/c` or `run.yaml: domains[0].console`. */
   origin: string;
+  /**
+   * Bytes typed into the console before the run starts (`--console-input`, `consoleInput`):
+   * a scripted session, like piping a file into a serial port.
+   */
+  input?: string;
 };
 
 /** The options a `--net` value may carry after the switch name. */

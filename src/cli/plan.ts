@@ -47,6 +47,7 @@ const SINGLE_DOMAIN_FLAGS: Record<string, string> = {
   disk: 'disks',
   net: 'net',
   console: 'console',
+  'console-input': 'consoleInput',
 };
 
 /**
@@ -91,6 +92,11 @@ export function planRun(args: ParsedArgs, loadConfig: (path: string) => RunConfi
       const c = parseConsoleText(consoleText);
       if (typeof c === 'string') throw new UsageError(`--console: ${c}`, 'run');
       dom.console = { ...c, origin: `--console ${consoleText}` };
+    }
+    const consoleInput = str('console-input');
+    if (consoleInput !== undefined) {
+      if (dom.console === undefined) throw usage('--console-input needs a console: add --console stdio (or file:PATH, socket:PATH)');
+      dom.console.input = consoleInput;
     }
     config = { domains: [dom] };
   }

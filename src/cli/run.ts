@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { MAX_DEVICES } from '../abi/index.ts';
 import { UsageError } from './args.ts';
-import type { System } from '../control/system.ts';
+import type { ExternalInput, System } from '../control/system.ts';
 import type { SystemOptions, TraceRecord } from '../control/types.ts';
 import type { Domain } from '../hv/index.ts';
 import type { VirtioConsole } from '../virtio/console.ts';
@@ -62,7 +62,18 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
     } finally {
       process.off('SIGINT', onInterrupt);
     }
-    const report = await built.system.run();
+    // With socket consoles the run yields to the event loop, so Ctrl-C can end it gracefully:
+    // stop the guests where they are and print the usual summary. (Without them the run is one
+    // synchronous call and Ctrl-C keeps its default effect.)
+    const sys = built.system;
+    const onStop = (): void => sys.stop('interrupted (SIGINT)');
+    if (sys.hasExternalInputs) process.once('SIGINT', onStop);
+    let report;
+    try {
+      report = await sys.run();
+    } finally {
+      process.off('SIGINT', onStop);
+    }
     if (traceFd !== undefined) writeTrace(traceFd, report.trace ?? []);
     const summary = summarizeRun(report, { quiet: plan.quiet, maxTimeNs: plan.maxTimeNs });
     for (const line of summary.lines) io.err(`${line}\n`);
@@ -84,9 +95,8 @@ export interface BuiltSystem {
   /** The virtual switches, by name, in order of first use. */
   switches: Map<string, VirtualSwitch>;
   /**
-   * Waits until every `socket:` console has a client (and its first input has arrived): guest
-   * output has nowhere to go before, and the run does not pause for input. Resolves at once
-   * without socket consoles.
+   * Waits until every `socket:` console has a client: guest output has nowhere to go before.
+   * Input is taken while the run goes on. Resolves at once without socket consoles.
    */
   waitForClients(): Promise<void>;
   /** Closes disk images, console files and sockets, and the capture (idempotent); call it after the run. */
@@ -218,6 +228,8 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
       const c = d.console;
       if (c !== undefined) {
         const backend = new con.VirtioConsole();
+        // Scripted input waits in the device until the guest posts receive buffers.
+        if (c.input !== undefined) backend.input(c.input);
         if (c.kind === 'stdio') {
           backend.setSink((bytes) => system.consoleOutput(domain, bytes));
         } else if (c.kind === 'file') {
@@ -233,6 +245,7 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
           const server = await socketConsole(c.path, c.origin, backend, (line) => devLog(`${CONSOLE_NAME}: ${line}`));
           closers.push(() => server.close());
           waits.push(() => server.waitForClient());
+          system.addExternalInput(server);
         }
         attach(CONSOLE_NAME, backend);
       }
@@ -248,39 +261,41 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
   return { system, domains, devices, switches, waitForClients, close };
 }
 
-/** A virtio-console's Unix socket server: output to every client, input from any to the guest. */
-interface SocketConsole {
+/**
+ * A virtio-console's Unix socket server: output to every client, input from any to the guest,
+ * as it arrives (the run waits for it: see ExternalInput). It stays open — new clients may
+ * attach — until the run ends.
+ */
+interface SocketConsole extends ExternalInput {
   waitForClient(): Promise<void>;
   close(): void;
 }
-
-/** How long the first client's initial input may trickle in before the run starts (wall time). */
-const INPUT_SETTLE_MS = 50;
 
 async function socketConsole(path: string, origin: string, backend: VirtioConsole, log: (line: string) => void): Promise<SocketConsole> {
   const { createServer } = await import('node:net');
   const clients = new Set<Socket>();
   let firstClient: (() => void) | undefined;
   const connected = new Promise<void>((resolve) => (firstClient = resolve));
-  let settle: ReturnType<typeof setTimeout> | undefined;
-  let settled: (() => void) | undefined;
-  const input = new Promise<void>((resolve) => (settled = resolve));
-  const quiet = (): void => {
-    if (settle !== undefined) clearTimeout(settle);
-    settle = setTimeout(() => settled?.(), INPUT_SETTLE_MS);
+  // Waiters of next(): woken by input, a client leaving, or close().
+  let waiters: (() => void)[] = [];
+  const wake = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
   };
 
   const server = createServer((sock) => {
     clients.add(sock);
     sock.on('data', (data: Buffer) => {
       backend.input(new Uint8Array(data.buffer, data.byteOffset, data.length));
-      quiet();
+      wake();
     });
-    sock.on('end', () => settled?.());
     sock.on('error', (err) => log(`socket client: ${err.message}`));
-    sock.on('close', () => clients.delete(sock));
+    sock.on('close', () => {
+      clients.delete(sock);
+      wake();
+    });
     firstClient?.();
-    quiet();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -295,16 +310,20 @@ async function socketConsole(path: string, origin: string, backend: VirtioConsol
   });
   let closed = false;
   return {
+    get open() {
+      return !closed;
+    },
+    next() {
+      return closed ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve));
+    },
     async waitForClient() {
       if (clients.size === 0) log(`waiting for a client on ${path}: socat - UNIX-CONNECT:${path}`);
       await connected;
-      await input;
     },
     close() {
       if (closed) return;
       closed = true;
-      if (settle !== undefined) clearTimeout(settle);
-      settled?.();
+      wake();
       firstClient?.();
       for (const sock of clients) {
         sock.end();

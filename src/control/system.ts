@@ -57,6 +57,23 @@ export interface AttachedDevice {
   port: number;
 }
 
+/**
+ * Something outside the simulation that can wake a guest while the system runs: a console socket
+ * a person types into, a host tap. With one registered, {@link System.run} does not end when every
+ * guest waits for input; it waits for the input instead, and it lets the host's event loop run
+ * every {@link LIVE_SLICE_MS} of wall time so input arrives while guests compute. A run with
+ * external inputs is only as reproducible as the timing of that input.
+ */
+export interface ExternalInput {
+  /** True while more input may still come (e.g. the socket is still listening). */
+  readonly open: boolean;
+  /** Resolves once new input has been handed to a device, or the source has closed. */
+  next(): Promise<void>;
+}
+
+/** Wall time the engine runs between looks at the host event loop when external inputs exist. */
+export const LIVE_SLICE_MS = 20;
+
 /** A set of domains and the host that runs them. */
 export class System {
   /** The hypervisor core (exposed for tests and tools). */
@@ -68,6 +85,9 @@ export class System {
   private readonly configs: DomainConfig[] = [];
   /** Set by the first run(): devices can no longer be attached (guests read the manifest at boot). */
   private started = false;
+  private readonly inputs: ExternalInput[] = [];
+  private stopRequested = false;
+  private wakeStop: (() => void) | undefined;
 
   /** Creates an empty system. */
   constructor(opts: SystemOptions) {
@@ -167,11 +187,50 @@ export class System {
     return { base, port };
   }
 
-  /** Runs every domain until all have ended, none can make progress, or the time limit. */
+  /** True when {@link System.addExternalInput} was called: the run yields to the event loop. */
+  get hasExternalInputs(): boolean {
+    return this.inputs.length > 0;
+  }
+
+  /**
+   * Ends a run that is waiting for external input or yielding between slices (e.g. on Ctrl-C):
+   * guests stop where they are and are reported as still running. Logs `why`.
+   */
+  stop(why: string): void {
+    this.opts.log?.(`run stopped: ${why}`);
+    this.stopRequested = true;
+    this.engine.stop();
+    this.wakeStop?.();
+  }
+
+  /**
+   * Registers an outside source of input (see {@link ExternalInput}); the run then waits for it
+   * when guests are idle rather than ending.
+   */
+  addExternalInput(input: ExternalInput): void {
+    this.inputs.push(input);
+  }
+
+  /**
+   * Runs every domain until all have ended, none can make progress (and no open
+   * {@link ExternalInput} could change that), or the time limit.
+   */
   async run(): Promise<RunReport> {
     this.started = true;
     const t0 = performance.now();
-    this.engine.run();
+    const stopped = new Promise<void>((resolve) => (this.wakeStop = resolve));
+    while (!this.stopRequested) {
+      const live = this.inputs.filter((i) => i.open);
+      if (live.length === 0) {
+        this.engine.run();
+        break;
+      }
+      const why = this.engine.run({ wallBudgetMs: LIVE_SLICE_MS });
+      if (why === 'time-limit' || this.hv.domains.every((d) => !d.alive)) break;
+      // Let sockets deliver what arrived meanwhile (a macrotask, so I/O callbacks run first).
+      if (why === 'budget') await new Promise<void>((resolve) => setImmediate(resolve));
+      else await Promise.race([stopped, ...live.map((i) => i.next())]);
+    }
     const wallMs = performance.now() - t0;
     for (const [d, dec] of this.decoders) {
       const rest = dec.decode();

@@ -97,6 +97,9 @@ export class GuestFault extends Error {
   }
 }
 
+/** Why {@link DeterministicEngine.run} returned. */
+export type EngineStop = 'idle' | 'time-limit' | 'budget' | 'stopped';
+
 /** Runs domains' vCPUs deterministically on the calling thread. */
 export class DeterministicEngine {
   private readonly hv: Hypervisor;
@@ -124,26 +127,46 @@ export class DeterministicEngine {
     d.caps = { upcall: info.hasUpcall, vcpuEntry: info.hasVcpuEntry && info.exportsStackPointer };
   }
 
-  /** Runs until no vCPU can make progress or virtual time reaches the limit. */
-  run(): void {
+  /**
+   * Runs until no vCPU can make progress or virtual time reaches the limit — or, with
+   * `wallBudgetMs`, until that much wall time has passed (checked between slices), so a caller
+   * with inputs from outside (a console socket) can let them in and call `run` again.
+   * @returns why it returned: `idle` (nothing runnable and no timer pending: only an outside
+   *   event can wake a guest), `time-limit` (virtual time reached `maxTimeNs`; later calls return
+   *   at once), `budget` (the wall-time budget ran out with work left), or `stopped`
+   *   ({@link DeterministicEngine.stop} was called).
+   */
+  run(opts: { wallBudgetMs?: number } = {}): EngineStop {
     const hv = this.hv;
+    const budget = opts.wallBudgetMs ?? Infinity;
+    const deadline = budget === Infinity ? Infinity : performance.now() + budget;
     while (!this.stopped) {
       const v = hv.sched.next();
       if (v !== undefined) {
         this.runSlice(v);
         hv.fireTimers();
+        if (deadline !== Infinity && performance.now() >= deadline) return 'budget';
         continue;
       }
       const t = hv.nextDeadline();
-      if (t === Infinity) return;
+      if (t === Infinity) return 'idle';
       if (t > this.maxTime) {
         hv.now = Math.max(hv.now, this.maxTime);
         this.stopped = true;
-        return;
+        return 'time-limit';
       }
       if (t > hv.now) hv.now = t;
       hv.fireTimers();
     }
+    return hv.now >= this.maxTime ? 'time-limit' : 'stopped';
+  }
+
+  /**
+   * Makes {@link DeterministicEngine.run} return (`stopped`) at its next look between slices,
+   * and every later call return at once. For a host that ends a run from outside (Ctrl-C).
+   */
+  stop(): void {
+    this.stopped = true;
   }
 
   private runtime(v: Vcpu): VcpuRuntime {

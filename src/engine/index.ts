@@ -10,4 +10,4 @@ export { instrument, parseWasmBacktrace, INSTRUMENT_VERSION, FUEL_EXPORT, FUEL_I
 export { instrumentCached, compileGuest } from './cache.ts';
 export type { InstrumentedImage, CacheOptions } from './cache.ts';
 export { DeterministicEngine, GuestFault } from './deterministic.ts';
-export type { EngineOptions } from './deterministic.ts';
+export type { EngineOptions, EngineStop } from './deterministic.ts';

@@ -84,7 +84,9 @@ describe('config files', () => {
       ['responder', 'role=responder count=4'],
       ['pinger', 'role=pinger count=4 ip=10.0.0.1'],
       ['blkcheck', ''],
+      ['echo', ''],
     ]);
+    expect(json.domains[7]?.console).toMatchObject({ kind: 'stdio', input: 'typed into virtio-console\nquit\n' });
     expect(json.domains[0]?.image).toBe(resolve('guest-kit/examples/pingpong.wasm'));
     // The same run in both formats; only the error-message origins name different files.
     const plain = (c: unknown) => JSON.parse(JSON.stringify(c, (k, v) => (k === 'origin' ? undefined : v)));
@@ -113,7 +115,7 @@ describe('config validation names the path and the fix', () => {
     ['name type', { domains: [{ image: 'b.wasm', name: 1 }] }, 'domains[0].name: expected a string, got 1'],
     ['duplicate name', { domains: [{ image: 'a.wasm', name: 'x' }, { image: 'b.wasm', name: 'x' }] }, 'domains[1].name: "x" is already used by domains[0]; give each domain its own name'],
     ['duplicate implicit name', { domains: [ok, ok] }, 'domains[1].name: "a" (from the image file name) is already used by domains[0]; give each domain its own name'],
-    ['unknown domain key', { domains: [{ image: 'b.wasm', memroy: '16M' }] }, 'domains[0].memroy: unknown key; did you mean "memory"? valid keys here: name, image, memory, vcpus, cmdline, disks, net, console'],
+    ['unknown domain key', { domains: [{ image: 'b.wasm', memroy: '16M' }] }, 'domains[0].memroy: unknown key; did you mean "memory"? valid keys here: name, image, memory, vcpus, cmdline, disks, net, console, consoleInput'],
     ['unknown top key', { domains: [ok], sed: 1 }, 'sed: unknown key; did you mean "seed"? valid keys here: seed, maxTime, pcap, domains'],
     ['seed', { seed: -1, domains: [ok] }, 'seed: -1 is not a seed; use a whole number from 0 to 4294967295'],
     ['maxTime', { maxTime: '10', domains: [ok] }, 'maxTime: "10" has no unit; use e.g. 10s or 10ms'],

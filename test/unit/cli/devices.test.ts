@@ -189,6 +189,7 @@ describe('--net, --console, --pcap', () => {
     expect(p.domains[0]?.console).toEqual({ kind: 'socket', path: '/tmp/k.sock', origin: '--console socket:/tmp/k.sock' });
     expect(p.pcapFile).toBe('lan.pcap');
     expect(plan(['k.wasm'])).not.toHaveProperty('pcapFile');
+    expect(plan(['k.wasm', '--console', 'stdio', '--console-input', 'ls\nquit\n']).domains[0]?.console).toEqual({ kind: 'stdio', origin: '--console stdio', input: 'ls\nquit\n' });
   });
 
   it.each<[string[], string]>([
@@ -196,6 +197,8 @@ describe('--net, --console, --pcap', () => {
     [['k.wasm', '--console', 'pty'], '--console: "pty" is not a console; use stdio, file:PATH or socket:PATH'],
     [['k.wasm', '--console', 'stdio', '--console', 'stdio'], '--console is given twice ("stdio" and "stdio"); give it once'],
     [['k.wasm', '--pcap='], '--pcap: give a file name'],
+    [['k.wasm', '--console-input', 'x'], '--console-input needs a console: add --console stdio (or file:PATH, socket:PATH)'],
+    [['--config', 'c.yaml', '--console-input', 'x'], '--console-input cannot be used with --config; set "consoleInput" for each domain in c.yaml'],
     [['--config', 'c.yaml', '--net', 'lan'], '--net cannot be used with --config; set "net" for each domain in c.yaml'],
     [['--config', 'c.yaml', '--console', 'stdio'], '--console cannot be used with --config; set "console" for each domain in c.yaml'],
   ])('rejects %j', (argv, message) => expect(problem(argv)).toBe(message));
@@ -210,6 +213,7 @@ describe('--net, --console, --pcap', () => {
       '  - image: b.wasm',
       '    net: ["lan,mac=02:00:00:00:00:0b"]',
       '    console: stdio',
+      '    consoleInput: "hi\\n"',
     ].join('\n');
     const cfg = parseConfigText(yaml, { fileName: 'run.yaml', baseDir: '/cfg' });
     expect(cfg.pcap).toBe('/cfg/cap/lan.pcap');
@@ -218,7 +222,7 @@ describe('--net, --console, --pcap', () => {
       { switch: 'wan', mac: '02:00:00:00:00:0a', origin: 'run.yaml: domains[0].net[1]' },
     ]);
     expect(cfg.domains[0]?.console).toEqual({ kind: 'file', path: '/cfg/a.log', origin: 'run.yaml: domains[0].console' });
-    expect(cfg.domains[1]?.console).toEqual({ kind: 'stdio', origin: 'run.yaml: domains[1].console' });
+    expect(cfg.domains[1]?.console).toEqual({ kind: 'stdio', origin: 'run.yaml: domains[1].console', input: 'hi\n' });
     // --pcap overrides the file's pcap.
     const p = planRun(parseArgs(['--config', 'x.yaml', '--pcap', 'other.pcap'], RUN.flags, 'pvisor run'), () => cfg);
     expect(p.pcapFile).toBe('other.pcap');
@@ -238,5 +242,7 @@ describe('--net, --console, --pcap', () => {
     ['console', { domains: [{ ...img, console: 'serial' }] }, 'domains[0].console: "serial" is not a console; use stdio, file:PATH or socket:PATH'],
     ['console type', { domains: [{ ...img, console: true }] }, 'domains[0].console: expected "stdio", "file:PATH" or "socket:PATH", got true'],
     ['pcap type', { pcap: 1, domains: [img] }, 'pcap: expected a file name, got 1'],
+    ['consoleInput type', { domains: [{ ...img, console: 'stdio', consoleInput: 3 }] }, 'domains[0].consoleInput: expected a string (the bytes typed into console0), got 3'],
+    ['consoleInput without console', { domains: [{ ...img, consoleInput: 'x' }] }, 'domains[0].consoleInput: needs a console; add "console": "stdio" (or file:PATH, socket:PATH)'],
   ])('%s', (_what, value, message) => expect(configProblems(value)).toEqual([message]));
 });

@@ -245,10 +245,15 @@ describe('--net, --console, --pcap wiring', () => {
       let got = '';
       client.on('data', (d: Buffer) => (got += d.toString()));
       await new Promise<void>((res) => client.once('connect', () => res()));
-      client.write('typed\n');
       await built.waitForClients();
+      expect(built.system.hasExternalInputs).toBe(true); // the run will wait for more input
+      client.write('typed\n');
       const con = built.devices[0]![0]!.backend as VirtioConsole;
-      expect(con.pendingInput).toBe(6);
+      // Input goes to the device as it arrives (no guest drives it here, so it stays pending).
+      await new Promise<void>((res) => {
+        const poll = (): void => void (con.pendingInput === 6 ? res() : setTimeout(poll, 5));
+        poll();
+      });
       con.writeConfig(8, Uint8Array.of(0x5a, 0, 0, 0));
       await new Promise<void>((res) => {
         const poll = (): void => void (got.length > 0 ? res() : setTimeout(poll, 5));
