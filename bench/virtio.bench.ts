@@ -3,8 +3,8 @@
  * VirtioBlk / VirtioNet on a VirtualSwitch) are driven from TypeScript through the test driver
  * mocks (MmioDriver for registers, VirtqDriver for the rings), not by a guest kernel. What is
  * measured is the transport + split queue + backend + disk image / switch, plus a minimal,
- * allocation-free driver loop. The guest-side path (the C driver in Wasm, trapping on
- * QueueNotify) is measured by a later version of this benchmark.
+ * allocation-free driver loop. The guest-side path (the kit's C drivers in Wasm, trapping on
+ * QueueNotify) is measured by bench/virtio-guest.bench.ts, which `npm run bench:virtio` runs next.
  *
  * The driver loop is lean on purpose: each in-flight slot owns a fixed descriptor chain and fixed
  * buffers in guest memory (like a driver with a buffer pool), so per request it only rewrites the

@@ -104,6 +104,12 @@ export interface VirtioMmioOptions {
    * "fail to operate further if VIRTIO_F_VERSION_1 is not accepted", it does not require it.
    */
   strictVersion1?: boolean;
+  /**
+   * Feature bits not to offer although implemented, e.g. `[VIRTIO_F_EVENT_IDX]` to make a driver
+   * use the flag-based notification suppression of §2.7.7/§2.7.10 instead (testing drivers; a
+   * device may offer any subset of what it implements, §2.2.2). Default: none.
+   */
+  withhold?: readonly number[];
   /** Host log (error classes 2 and 3); default `console.warn`. Lines are prefixed with the name. */
   log?: (line: string) => void;
 }
@@ -178,7 +184,9 @@ export class VirtioMmioDevice implements MmioDevice {
     this.vendorId = (opts.vendorId ?? VIRTIO_MMIO_DEFAULT_VENDOR) >>> 0;
     this.strictVersion1 = opts.strictVersion1 ?? false;
     this.logFn = opts.log ?? ((l) => console.warn(l));
-    this.offered = offeredFeatures(opts.backend.features);
+    let withheld = 0n;
+    for (const b of opts.withhold ?? []) withheld |= 1n << BigInt(b);
+    this.offered = offeredFeatures(opts.backend.features) & ~withheld;
     this.queues = opts.backend.queueMaxSizes.map((max) => ({
       max,
       num: max,
