@@ -12,15 +12,23 @@
  * 4. Compile and link every example `guest-kit/examples/<name>/*.c` against the library into
  *    `guest-kit/examples/<name>.wasm` (checked in), validate it, and check its imports (the ABI's,
  *    plus the MMIO traps for examples that use a virtio driver) and exports.
- * 5. Write `guest-kit/examples/manifest.json`: per example the sha256 of every source and kit
- *    header it was built from, the sha256 of the .wasm, the tool versions and the exact flags, so
- *    that a mismatch in CI says whether the sources or the compiler changed.
+ * 5. Compile the legacy kit `guest-kit/legacy/src/*.c` (the "unmodified OS": crt, klib and the PC
+ *    device drivers; headers in `guest-kit/legacy/include`) into `guest-kit/build/liblegacy.a`.
+ * 6. Build every workload `guest-kit/workloads/<name>/<name>.c` twice, from one object: linked
+ *    with `wl_pv.c` and libpvisor into `guest-kit/workloads/<name>-pv.wasm` (paravirtual: checked
+ *    like the examples), and with `wl_legacy.c` and liblegacy into `<name>-fv.wasm` (full
+ *    virtualization: it must import nothing from module `pv`, only `hw` port I/O and halt, and
+ *    export exactly `_start`, `hw_interrupt` and `hw_if`). `wl_common.c` goes into both.
+ * 7. Write `guest-kit/examples/manifest.json`: per example and per workload image the sha256 of
+ *    every source and kit header it was built from, the sha256 of the .wasm, the tool versions and
+ *    the exact flags, so that a mismatch in CI says whether the sources or the compiler changed.
  *
  * The build is byte-reproducible: no timestamps (llvm-ar runs in deterministic mode), no absolute
  * paths (checked after linking), every list sorted.
  *
  * `--check` builds into `guest-kit/build/check/` instead, compares with the checked-in files and
- * exits 1 with a diagnosis when they differ; it writes nothing under `guest-kit/examples/`.
+ * exits 1 with a diagnosis when they differ; it writes nothing under `guest-kit/examples/` or
+ * `guest-kit/workloads/`.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -45,6 +53,14 @@ const LIB_DIR = `${KIT}/c/lib`;
 const EXAMPLES_DIR = `${KIT}/examples`;
 const BUILD_DIR = `${KIT}/build`;
 const MANIFEST = `${EXAMPLES_DIR}/manifest.json`;
+const LEGACY_INCLUDE_DIR = `${KIT}/legacy/include`;
+const LEGACY_HEADER_DIR = `${LEGACY_INCLUDE_DIR}/legacy`;
+const LEGACY_SRC_DIR = `${KIT}/legacy/src`;
+const WORKLOADS_DIR = `${KIT}/workloads`;
+/** The workload backends and the helpers both link (guest-kit/workloads/wl.h). */
+const WL_COMMON = `${WORKLOADS_DIR}/wl_common.c`;
+const WL_PV = `${WORKLOADS_DIR}/wl_pv.c`;
+const WL_LEGACY = `${WORKLOADS_DIR}/wl_legacy.c`;
 
 /** Flags for every object, library members included (DESIGN.md: -matomics -mbulk-memory on all). */
 const CFLAGS: readonly string[] = [
@@ -60,6 +76,9 @@ const CFLAGS: readonly string[] = [
   '-Werror',
   `-I${INCLUDE_DIR}`,
 ];
+
+/** Flags of the legacy kit and of the legacy workload backend: its headers come first. */
+const LEGACY_CFLAGS: readonly string[] = [...CFLAGS, `-I${LEGACY_INCLUDE_DIR}`];
 
 /** Flags of the standalone check of the generated ABI header. */
 const ABI_CHECK_FLAGS: readonly string[] = [
@@ -93,6 +112,24 @@ const LDFLAGS: readonly string[] = [
   '--export=__stack_pointer',
 ];
 
+/**
+ * The link line of a full-virtualization image: the same memory and stack layout, and the exports
+ * of spec/abi.json `legacyPlatform` — `_start(boot_info*)`, the interrupt entry and the address of
+ * the interrupt flag (a C variable, exported as an i32 global by --export).
+ */
+const LEGACY_LDFLAGS: readonly string[] = [
+  '--import-memory',
+  '--shared-memory',
+  '--max-memory=4294967296',
+  '--no-entry',
+  '--stack-first',
+  '-z',
+  'stack-size=65536',
+  '--export=_start',
+  '--export=hw_interrupt',
+  '--export=hw_if',
+];
+
 /** llvm-ar: replace/create, write an index, deterministic (zero timestamps, uids, modes). */
 const ARFLAGS: readonly string[] = ['rcsD'];
 
@@ -104,6 +141,9 @@ const EXPECTED_IMPORTS = ['env.memory', 'pv.hypercall'];
  */
 const OPTIONAL_IMPORTS = ['hw.mmio_read32', 'hw.mmio_write32'];
 const EXPECTED_EXPORTS = ['__stack_pointer', '_start', 'pv_upcall', 'pv_vcpu_entry'];
+/** What a full-virtualization image may import: its memory and the port I/O traps (never `pv.*`). */
+const LEGACY_ALLOWED_IMPORTS = ['env.memory', ...['in8', 'in16', 'in32', 'out8', 'out16', 'out32', 'ins16', 'outs16', 'ins32', 'outs32', 'halt'].map((t) => `hw.${t}`)];
+const LEGACY_EXPORTS = ['_start', 'hw_if', 'hw_interrupt'];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -156,13 +196,14 @@ function depHeaders(depfile: string): string[] {
     .slice(colon + 2)
     .split(/\s+/)
     .filter((d) => d !== '');
-  return deps.filter((d) => d.endsWith('.h') && d.startsWith(`${KIT}/`));
+  // Normalised, so that "dir/../wl.h" and "wl.h" reached from elsewhere are one entry.
+  return deps.filter((d) => d.endsWith('.h') && d.startsWith(`${KIT}/`)).map((d) => path.posix.normalize(d));
 }
 
 /** Compiles one C file to `obj`; returns the kit headers it included. */
-function compile(src: string, obj: string): string[] {
+function compile(src: string, obj: string, flags: readonly string[] = CFLAGS): string[] {
   const dep = obj.replace(/\.o$/, '.d');
-  run(CC, [...CFLAGS, '-MD', '-MF', dep, '-c', src, '-o', obj]);
+  run(CC, [...flags, '-MD', '-MF', dep, '-c', src, '-o', obj]);
   return depHeaders(dep);
 }
 
@@ -179,6 +220,11 @@ function checkHeaders(): void {
     if (name === 'abi.h') continue;
     run(CC, [...c11, '-x', 'c', '-'], `#include <pvisor/${name}>\n`);
   }
+  const legacyC11 = [...c11, `-I${LEGACY_INCLUDE_DIR}`];
+  for (const h of listFiles(LEGACY_HEADER_DIR, '.h')) {
+    run(CC, [...legacyC11, '-x', 'c', '-'], `#include <legacy/${path.posix.basename(h)}>\n`);
+  }
+  run(CC, [...c11, '-x', 'c', '-'], `#include "${WORKLOADS_DIR}/wl.h"\n`);
 }
 
 /** Import and export names of a module, as "module.name" and "name", sorted. */
@@ -233,14 +279,16 @@ function findToolchain(): Toolchain {
 }
 
 /**
- * Builds everything into `outDir` (the examples' directory, or a scratch directory for --check).
- * Returns the manifest text.
+ * Builds everything: examples into `outDir` and workload images into `workloadsOut` (their
+ * directories, or scratch directories for --check). Returns the manifest text.
  */
-function build(tc: Toolchain, outDir: string): string {
+function build(tc: Toolchain, outDir: string, workloadsOut: string): string {
   checkHeaders();
 
   rmSync(abs(`${BUILD_DIR}/lib`), { recursive: true, force: true });
   rmSync(abs(`${BUILD_DIR}/examples`), { recursive: true, force: true });
+  rmSync(abs(`${BUILD_DIR}/legacy`), { recursive: true, force: true });
+  rmSync(abs(`${BUILD_DIR}/workloads`), { recursive: true, force: true });
   mkdirSync(abs(`${BUILD_DIR}/lib`), { recursive: true });
 
   // The library.
@@ -310,24 +358,167 @@ function build(tc: Toolchain, outDir: string): string {
     };
   }
 
+  const workloads = buildWorkloads(tc, workloadsOut, { lib, libSources, libHeaders });
+
   const manifest: Json = {
     note: 'Written by `npm run build:guests` (tools/build-guests.ts); do not edit. Sources and headers are hashed as built; paths are relative to the repository root.',
     abiHeader: fileSha(`${HEADER_DIR}/abi.h`),
     examples,
+    workloads,
   };
   return `${JSON.stringify(sorted(manifest), null, 2)}\n`;
 }
 
+/** Reads a linked image, refuses absolute paths and invalid modules; returns bytes and interface. */
+function linkedImage(wasm: string): { bytes: Uint8Array<ArrayBuffer>; imports: string[]; exports: string[] } {
+  chmodSync(abs(wasm), 0o644); // wasm-ld marks its output executable; these are data
+  const file = readFileSync(abs(wasm));
+  if (file.includes(ROOT)) throw new BuildError(`${wasm} contains the path ${ROOT}`);
+  const bytes = new Uint8Array(file);
+  if (!WebAssembly.validate(bytes)) throw new BuildError(`${wasm} does not validate`);
+  return { bytes, ...moduleInterface(bytes) };
+}
+
+/** The paravirtual kit, as built by {@link build}. */
+interface PvLib {
+  lib: string;
+  libSources: string[];
+  libHeaders: Set<string>;
+}
+
+/**
+ * Steps 5 and 6: the legacy kit's library, then each workload linked against both backends.
+ * Returns the manifest's `workloads` section (one record per image, keyed `<name>-pv`/`<name>-fv`).
+ */
+function buildWorkloads(tc: Toolchain, outDir: string, pv: PvLib): { [name: string]: Json } {
+  const objDir = `${BUILD_DIR}/legacy`;
+  mkdirSync(abs(objDir), { recursive: true });
+  const legacySources = listFiles(LEGACY_SRC_DIR, '.c');
+  if (legacySources.length === 0) throw new BuildError(`no sources in ${LEGACY_SRC_DIR}`);
+  const legacyHeaders = new Set<string>();
+  const legacyObjects: string[] = [];
+  for (const src of legacySources) {
+    const obj = `${objDir}/${path.posix.basename(src, '.c')}.o`;
+    for (const h of compile(src, obj, LEGACY_CFLAGS)) legacyHeaders.add(h);
+    legacyObjects.push(obj);
+  }
+  const legacyLib = `${BUILD_DIR}/liblegacy.a`;
+  rmSync(abs(legacyLib), { force: true });
+  run(AR, [...ARFLAGS, legacyLib, ...legacyObjects]);
+
+  // The backends and the shared helpers: compiled once, linked into every workload.
+  const wlDir = `${BUILD_DIR}/workloads`;
+  mkdirSync(abs(wlDir), { recursive: true });
+  const wlObj = (src: string) => `${wlDir}/${path.posix.basename(src, '.c')}.o`;
+  const commonHeaders = compile(WL_COMMON, wlObj(WL_COMMON));
+  const pvHeaders = compile(WL_PV, wlObj(WL_PV));
+  const legacyBackendHeaders = compile(WL_LEGACY, wlObj(WL_LEGACY), LEGACY_CFLAGS);
+
+  const variants = [
+    {
+      suffix: 'pv',
+      backend: WL_PV,
+      backendHeaders: pvHeaders,
+      lib: pv.lib,
+      libSources: pv.libSources,
+      libHeaders: pv.libHeaders,
+      cflags: CFLAGS,
+      ldflags: LDFLAGS,
+      check: (wasm: string, imports: string[], exports: string[]) => {
+        const required = imports.filter((i) => !OPTIONAL_IMPORTS.includes(i));
+        if (!sameList(required, EXPECTED_IMPORTS)) {
+          throw new BuildError(`${wasm} imports ${imports.join(', ')}; expected ${EXPECTED_IMPORTS.join(', ')} (optionally ${OPTIONAL_IMPORTS.join(', ')})`);
+        }
+        if (!sameList(exports, EXPECTED_EXPORTS)) throw new BuildError(`${wasm} exports ${exports.join(', ')}; expected ${EXPECTED_EXPORTS.join(', ')}`);
+      },
+    },
+    {
+      suffix: 'fv',
+      backend: WL_LEGACY,
+      backendHeaders: legacyBackendHeaders,
+      lib: legacyLib,
+      libSources: legacySources,
+      libHeaders: legacyHeaders,
+      cflags: LEGACY_CFLAGS,
+      ldflags: LEGACY_LDFLAGS,
+      check: (wasm: string, imports: string[], exports: string[]) => {
+        // spec legacyPlatform: an unmodified guest imports nothing from module `pv`.
+        const bad = imports.filter((i) => !LEGACY_ALLOWED_IMPORTS.includes(i));
+        if (bad.length > 0 || !imports.includes('env.memory')) {
+          throw new BuildError(`${wasm} imports ${imports.join(', ')}; a full-virtualization image may import only ${LEGACY_ALLOWED_IMPORTS.join(', ')} (env.memory required)`);
+        }
+        if (!sameList(exports, LEGACY_EXPORTS)) throw new BuildError(`${wasm} exports ${exports.join(', ')}; expected ${LEGACY_EXPORTS.join(', ')}`);
+      },
+    },
+  ];
+
+  const names = existsSync(abs(WORKLOADS_DIR))
+    ? readdirSync(abs(WORKLOADS_DIR))
+        .filter((d) => statSync(abs(`${WORKLOADS_DIR}/${d}`)).isDirectory())
+        .filter((d) => listFiles(`${WORKLOADS_DIR}/${d}`, '.c').length > 0)
+        .sort()
+    : [];
+  const out: { [name: string]: Json } = {};
+  for (const name of names) {
+    const sources = listFiles(`${WORKLOADS_DIR}/${name}`, '.c');
+    const dir = `${wlDir}/${name}`;
+    mkdirSync(abs(dir), { recursive: true });
+    const headers = new Set(commonHeaders);
+    const objects: string[] = [];
+    for (const src of sources) {
+      const obj = `${dir}/${path.posix.basename(src, '.c')}.o`;
+      for (const h of compile(src, obj)) headers.add(h);
+      objects.push(obj);
+    }
+    for (const v of variants) {
+      const image = `${name}-${v.suffix}`;
+      const wasm = `${outDir}/${image}.wasm`;
+      run(LD, [...v.ldflags, ...objects, wlObj(WL_COMMON), wlObj(v.backend), v.lib, '-o', wasm]);
+      const { bytes, imports, exports } = linkedImage(wasm);
+      v.check(wasm, imports, exports);
+      out[image] = {
+        wasm: `${image}.wasm`,
+        sha256: sha256(bytes),
+        bytes: bytes.length,
+        compiler: tc.cc,
+        linker: tc.ld,
+        archiver: tc.ar,
+        cflags: [...v.cflags],
+        ldflags: [...v.ldflags],
+        arflags: [...ARFLAGS],
+        sources: hashes([...sources, WL_COMMON, v.backend, ...v.libSources]),
+        headers: hashes([...headers, ...v.backendHeaders, ...v.libHeaders]),
+        imports,
+        exports,
+      };
+    }
+  }
+  return out;
+}
+
 /** --check: explains how a fresh build differs from the checked-in files. Returns the problems. */
 function compare(freshManifest: string): string[] {
-  const problems: string[] = [];
   if (!existsSync(abs(MANIFEST))) return [`${MANIFEST} is missing`];
-  const old = JSON.parse(readFileSync(abs(MANIFEST), 'utf8')) as { examples?: Record<string, ExampleRecord> };
-  const cur = JSON.parse(freshManifest) as { examples: Record<string, ExampleRecord> };
-  const names = new Set([...Object.keys(old.examples ?? {}), ...Object.keys(cur.examples)]);
+  type Sections = { examples?: Record<string, ExampleRecord>; workloads?: Record<string, ExampleRecord> };
+  const old = JSON.parse(readFileSync(abs(MANIFEST), 'utf8')) as Sections;
+  const cur = JSON.parse(freshManifest) as Sections;
+  const problems = [
+    ...compareSection(old.examples ?? {}, cur.examples ?? {}, EXAMPLES_DIR),
+    ...compareSection(old.workloads ?? {}, cur.workloads ?? {}, WORKLOADS_DIR),
+  ];
+  if (problems.length === 0 && readFileSync(abs(MANIFEST), 'utf8') !== freshManifest) {
+    problems.push(`${MANIFEST} differs from a fresh build (formatting or metadata)`);
+  }
+  return problems;
+}
+
+/** compare() for one manifest section whose images live in `dir`. */
+function compareSection(olds: Record<string, ExampleRecord>, curs: Record<string, ExampleRecord>, dir: string): string[] {
+  const problems: string[] = [];
+  const names = new Set([...Object.keys(olds), ...Object.keys(curs)]);
   for (const name of [...names].sort()) {
-    const o = old.examples?.[name];
-    const c = cur.examples[name];
+    const o = olds[name];
+    const c = curs[name];
     if (o === undefined || c === undefined) {
       problems.push(`${name}: ${o === undefined ? 'not checked in' : 'no longer built'}`);
       continue;
@@ -342,7 +533,7 @@ function compare(freshManifest: string): string[] {
     if (JSON.stringify([o.cflags, o.ldflags, o.arflags]) !== JSON.stringify([c.cflags, c.ldflags, c.arflags])) {
       why.push('flags changed');
     }
-    const wasm = `${EXAMPLES_DIR}/${name}.wasm`;
+    const wasm = `${dir}/${name}.wasm`;
     const onDisk = existsSync(abs(wasm)) ? fileSha(wasm) : 'missing';
     if (onDisk !== o.sha256) why.push(`${name}.wasm on disk does not match the manifest`);
     if (onDisk === c.sha256 && o.sha256 === c.sha256) {
@@ -351,9 +542,6 @@ function compare(freshManifest: string): string[] {
     }
     if (why.length === 0) why.push('same inputs, different output: the build is not reproducible here');
     problems.push(`${name}.wasm differs: ${why.join('; ')}`);
-  }
-  if (problems.length === 0 && readFileSync(abs(MANIFEST), 'utf8') !== freshManifest) {
-    problems.push(`${MANIFEST} differs from a fresh build (formatting or metadata)`);
   }
   return problems;
 }
@@ -377,20 +565,23 @@ function main(argv: readonly string[]): number {
       const dir = `${BUILD_DIR}/check`;
       rmSync(abs(dir), { recursive: true, force: true });
       mkdirSync(abs(dir), { recursive: true });
-      const manifest = build(tc, dir);
+      mkdirSync(abs(`${dir}/workloads`), { recursive: true });
+      const manifest = build(tc, dir, `${dir}/workloads`);
       const problems = compare(manifest);
       for (const p of problems) process.stderr.write(`build-guests: ${p}\n`);
       if (problems.length > 0) {
-        process.stderr.write('build-guests: run `npm run build:guests` and commit guest-kit/examples\n');
+        process.stderr.write('build-guests: run `npm run build:guests` and commit guest-kit/examples and guest-kit/workloads\n');
         return 1;
       }
       process.stdout.write('build-guests: checked-in guests match a fresh build\n');
       return 0;
     }
-    const manifest = build(tc, EXAMPLES_DIR);
+    const manifest = build(tc, EXAMPLES_DIR, WORKLOADS_DIR);
     writeFileSync(abs(MANIFEST), manifest);
-    const built = Object.keys((JSON.parse(manifest) as { examples: object }).examples);
-    process.stdout.write(`build-guests: built ${built.length} guests (${built.join(', ')}) with ${tc.cc}\n`);
+    const parsed = JSON.parse(manifest) as { examples: object; workloads: object };
+    const built = Object.keys(parsed.examples);
+    const wl = Object.keys(parsed.workloads);
+    process.stdout.write(`build-guests: built ${built.length} guests (${built.join(', ')}) and ${wl.length} workload images (${wl.join(', ')}) with ${tc.cc}\n`);
     return 0;
   } catch (e) {
     if (e instanceof BuildError) {

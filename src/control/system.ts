@@ -11,7 +11,20 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { MAX_DEVICES, MMIO_DEVICE_BASE, MMIO_WINDOW_SIZE, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT } from '../abi/index.ts';
+import {
+  BOOT_INFO_MAGIC,
+  BOOT_INFO_OFF,
+  MAX_DEVICES,
+  MMIO_DEVICE_BASE,
+  MMIO_WINDOW_SIZE,
+  SHUTDOWN_CRASH,
+  SHUTDOWN_POWEROFF,
+  SHUTDOWN_REBOOT,
+  START_INFO_OFF,
+  START_INFO_SIZE,
+} from '../abi/index.ts';
+import type { GuestAddr } from '../abi/index.ts';
+import { LegacyPlatform } from '../legacy/platform.ts';
 import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
 import { GuestImageError } from '../engine/errors.ts';
@@ -130,8 +143,8 @@ export class System {
     const imageName = typeof cfg.image === 'string' ? cfg.image : cfg.name;
     const info = inspectGuest(bytes, imageName);
     const problems: string[] = [];
-    if (info.kind !== 'pv') {
-      problems.push(`${imageName} imports no pv.hypercall: it is an unmodified guest, and full-virtualization mode is not available yet`);
+    if (info.kind !== 'pv' && cfg.vcpus !== 1) {
+      problems.push(`vcpus: ${imageName} is an unmodified guest (it imports no pv.hypercall); the emulated PC it runs on has one CPU, use --vcpus 1`);
     }
     const need = info.memory.minPages * WASM_PAGE + reservedBytes(cfg.vcpus);
     if (cfg.memBytes < need) {
@@ -146,9 +159,36 @@ export class System {
     if (problems.length > 0) throw new GuestImageError(imageName, problems);
     const module = compileGuest(bytes, this.opts.cacheDir !== undefined ? { dir: this.opts.cacheDir } : {});
     const d = this.hv.createDomain({ name: cfg.name, memBytes: cfg.memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
+    if (info.kind === 'unmodified') this.bootLegacy(d);
     this.engine.attach(d, module, info);
     this.configs.push(cfg);
     return d;
+  }
+
+  /**
+   * Full virtualization: gives an unmodified guest its emulated PC (spec `legacyPlatform`) and
+   * replaces the start_info the core wrote with the `boot_info` a bootloader would hand over (the
+   * command line stays where it is, in the same page).
+   */
+  private bootLegacy(d: Domain): void {
+    const hv = this.hv;
+    const pc = new LegacyPlatform({
+      clock: () => hv.now,
+      console: (bytes) => hv.consoleOutput(d, bytes),
+      powerOff: (code) => hv.shutdown(d, SHUTDOWN_POWEROFF, code),
+    });
+    hv.attachLegacy(d, pc);
+    const m = d.mem;
+    const bi = d.layout.startInfo;
+    const cmdLen = m.u32((bi + START_INFO_OFF.cmdline_len) as GuestAddr);
+    m.fill(bi, START_INFO_SIZE);
+    const w = (off: number, v: number) => m.setU32((bi + off) as GuestAddr, v);
+    w(BOOT_INFO_OFF.magic, BOOT_INFO_MAGIC);
+    w(BOOT_INFO_OFF.mem_size, m.size);
+    w(BOOT_INFO_OFF.reserved_base, d.layout.reservedBase);
+    w(BOOT_INFO_OFF.cmdline, d.layout.cmdline);
+    w(BOOT_INFO_OFF.cmdline_len, cmdLen);
+    w(BOOT_INFO_OFF.flags, 0);
   }
 
   /**
@@ -232,6 +272,7 @@ export class System {
       else await Promise.race([stopped, ...live.map((i) => i.next())]);
     }
     const wallMs = performance.now() - t0;
+    for (const d of this.hv.domains) d.legacy?.flush();
     for (const [d, dec] of this.decoders) {
       const rest = dec.decode();
       if (rest !== '') this.onConsole(d, new TextEncoder().encode(rest));

@@ -23,7 +23,9 @@
  * @module
  */
 import type { Domain, Hypervisor, Vcpu } from '../hv/index.ts';
-import { WAIT_PREEMPT } from '../hv/index.ts';
+import { WAIT_BLOCK, WAIT_PREEMPT } from '../hv/index.ts';
+import type { LegacyMachine } from '../hv/legacy-machine.ts';
+import type { AccessSize } from '../legacy/port-bus.ts';
 import { ASYNCIFY_AREA } from '../hv/layout.ts';
 import { SHUTDOWN_POWEROFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
@@ -49,6 +51,8 @@ interface GuestExports {
   pv_upcall?: () => void;
   pv_vcpu_entry?: (fn: number, arg: number) => void;
   __stack_pointer?: WebAssembly.Global;
+  hw_interrupt?: (vector: number) => void;
+  hw_if?: WebAssembly.Global;
   __pv_fuel: WebAssembly.Global;
   asyncify_start_unwind: (p: number) => void;
   asyncify_stop_unwind: () => void;
@@ -66,6 +70,8 @@ interface VcpuRuntime {
   rewinding: boolean;
   unwinding: boolean;
   upcallSlices: number;
+  /** An unmodified guest that can take interrupts (exports hw_interrupt and hw_if). */
+  irq: boolean;
 }
 
 /** Thrown from an import to abandon a vCPU's Wasm stack (shutdown, vcpu_down of self). */
@@ -174,7 +180,7 @@ export class DeterministicEngine {
     const d = v.domain;
     const img = this.modules.get(d);
     if (img === undefined) throw new Error(`domain ${d.name} has no image attached`);
-    const rt = { area: d.layout.asyncify[v.index]!, lastFuel: 0, rewinding: false, unwinding: false, upcallSlices: 0 } as unknown as VcpuRuntime;
+    const rt = { area: d.layout.asyncify[v.index]!, lastFuel: 0, rewinding: false, unwinding: false, upcallSlices: 0, irq: false } as unknown as VcpuRuntime;
     const hw: Record<string, (...args: number[]) => number | void> = {};
     for (const name of img.info.imports) {
       if (name.startsWith('hw.')) {
@@ -182,6 +188,16 @@ export class DeterministicEngine {
           throw new GuestFault(`${name}: legacy hardware is not emulated for this guest (it imports pv.hypercall)`);
         };
       }
+    }
+    // An unmodified guest's port I/O and halt go to its legacy platform (spec `legacyPlatform`).
+    const m = d.legacy;
+    if (m !== undefined) {
+      for (const name of img.info.imports) {
+        if (!name.startsWith('hw.')) continue;
+        const trap = this.legacyTrapFor(v, rt, m, name.slice(3));
+        if (trap !== undefined) hw[name.slice(3)] = trap;
+      }
+      if (img.info.exportsIfFlag && img.info.hasInterruptEntry) rt.irq = true;
     }
     // The MMIO traps of ABI 1.1 (spec `hw.traps`); the loader has checked their signatures.
     if (img.info.imports.includes('hw.mmio_read32')) hw['mmio_read32'] = this.mmioReadFor(v, rt);
@@ -298,6 +314,10 @@ export class DeterministicEngine {
   private enter(v: Vcpu, rt: VcpuRuntime): void {
     const hv = this.hv;
     const d = v.domain;
+    if (d.legacy !== undefined) {
+      this.enterLegacy(v, rt, d.legacy);
+      return;
+    }
     hv.updateTime(v);
     if (v.inUpcall || !d.caps.upcall) return;
     const u8 = d.mem.u8;
@@ -307,6 +327,7 @@ export class DeterministicEngine {
     if (u8[pa] === 0 || u8[ma] !== 0) return;
     u8[ma] = 1;
     v.inUpcall = true;
+    d.upcalls++;
     try {
       rt.ex.pv_upcall!();
     } finally {
@@ -411,6 +432,124 @@ export class DeterministicEngine {
     v.resumeResult = r;
     this.unwind(v, rt);
     return 0;
+  }
+
+  /**
+   * VM entry of an unmodified guest: devices catch up with virtual time, then pending interrupts
+   * are injected while the guest's interrupt flag is set — the PIC's INTA cycle, the flag cleared
+   * for the handler and restored after it (an interrupt gate and `iret`). Not nested: an
+   * interrupt arriving during the handler waits for the VM entry after it.
+   */
+  private enterLegacy(v: Vcpu, rt: VcpuRuntime, m: LegacyMachine): void {
+    m.sync(this.hv.now);
+    if (!rt.irq || v.inUpcall) return;
+    const mem = v.domain.mem;
+    const flag = (rt.ex.hw_if as WebAssembly.Global).value as number;
+    // The flag's address comes from the guest: checked like any guest pointer (a bad one means
+    // interrupts stay off, which only harms the guest).
+    if (!mem.inBounds(flag as GuestAddr, 4)) return;
+    while (mem.u32(flag as GuestAddr) !== 0 && m.pendingVector() !== undefined) {
+      const vector = m.acknowledge();
+      m.exits.injections++;
+      if (this.hv.trace !== null) this.hv.trace.push({ t: this.hv.now, dom: v.domain.id, vcpu: v.index, ev: 'interrupt', args: [vector] });
+      mem.setU32(flag as GuestAddr, 0);
+      v.inUpcall = true;
+      try {
+        rt.ex.hw_interrupt!(vector);
+      } finally {
+        v.inUpcall = false;
+      }
+      mem.setU32(flag as GuestAddr, 1);
+      m.sync(this.hv.now);
+    }
+  }
+
+  /**
+   * The `hw.*` trap `name` of an unmodified guest's vCPU, or undefined for one the legacy
+   * platform does not provide (MMIO is bound separately; unknown names keep their crashing stub).
+   * Each is one exit: fuel since the last exit plus the exit cost, the device access, VM entry.
+   */
+  private legacyTrapFor(v: Vcpu, rt: VcpuRuntime, m: LegacyMachine, name: string): ((...args: number[]) => number | void) | undefined {
+    const hv = this.hv;
+    const d = v.domain;
+    const ports = m.ports;
+    const trace = (ev: string, args: number[], ret?: number): void => {
+      if (hv.trace !== null) hv.trace.push(ret === undefined ? { t: hv.now, dom: d.id, vcpu: v.index, ev, args } : { t: hv.now, dom: d.id, vcpu: v.index, ev, args, ret });
+    };
+    const exit = (): void => this.account(rt, this.exitCost);
+    const size = (n: string): AccessSize => (n.endsWith('8') ? 1 : n.endsWith('16') ? 2 : 4);
+    switch (name) {
+      case 'in8':
+      case 'in16':
+      case 'in32': {
+        const w = size(name);
+        return (port: number) => {
+          exit();
+          const value = ports.read(port & 0xffff, w);
+          trace(name, [port & 0xffff], value | 0);
+          this.enterLegacy(v, rt, m);
+          return value | 0;
+        };
+      }
+      case 'out8':
+      case 'out16':
+      case 'out32': {
+        const w = size(name);
+        const mask = w === 4 ? 0xffffffff : (1 << (8 * w)) - 1;
+        return (port: number, value: number) => {
+          exit();
+          ports.write(port & 0xffff, w, (value & mask) >>> 0);
+          trace(name, [port & 0xffff, value | 0]);
+          // The debug-exit port powers the machine off: the vCPU stops here.
+          if (!d.alive) throw STOP;
+          this.enterLegacy(v, rt, m);
+        };
+      }
+      case 'ins16':
+      case 'ins32':
+      case 'outs16':
+      case 'outs32': {
+        const w = size(name);
+        const input = name.startsWith('ins');
+        return (port: number, ptr: number, count: number) => {
+          exit();
+          const n = count >>> 0;
+          const bytes = n * w;
+          // spec hw.ins*/outs*: a buffer outside guest memory transfers nothing and returns 0.
+          let done = 0;
+          if (n !== 0 && bytes <= 0xffffffff && d.mem.inBounds((ptr >>> 0) as GuestAddr, bytes)) {
+            const buf = d.mem.u8.subarray(ptr >>> 0, (ptr >>> 0) + bytes);
+            if (input) ports.readString(port & 0xffff, w, buf);
+            else ports.writeString(port & 0xffff, w, buf);
+            done = n;
+          }
+          trace(name, [port & 0xffff, ptr | 0, count | 0], done);
+          this.enterLegacy(v, rt, m);
+          return done;
+        };
+      }
+      case 'halt':
+        return () => {
+          if (rt.rewinding) {
+            this.resume(v, rt);
+            return;
+          }
+          exit();
+          m.exits.halt++;
+          trace('halt', []);
+          m.sync(hv.now);
+          if (m.pendingVector() !== undefined) {
+            this.enterLegacy(v, rt, m);
+            return;
+          }
+          // spec hw.halt: sleep until an interrupt request (Hypervisor.attachLegacy wakes us).
+          v.wait = WAIT_BLOCK;
+          v.resumeResult = 0;
+          this.unwind(v, rt);
+        };
+      default:
+        return undefined;
+    }
   }
 
   private onFuel(v: Vcpu, rt: VcpuRuntime): void {

@@ -28,6 +28,10 @@ export interface GuestImageInfo {
   hasVcpuEntry: boolean;
   /** Exports `__stack_pointer` as a mutable i32 global (needed for secondary vCPUs). */
   exportsStackPointer: boolean;
+  /** Exports `hw_interrupt: (i32) -> void`, the interrupt entry of an unmodified guest (spec `legacyPlatform`). */
+  hasInterruptEntry: boolean;
+  /** Exports `hw_if` as an i32 global: the address of the guest's interrupt flag (spec `legacyPlatform`). */
+  exportsIfFlag: boolean;
   /** Every import as `module.name`, in module order. */
   imports: string[];
 }
@@ -209,6 +213,24 @@ export function inspectGuest(bytes: Uint8Array, name: string): GuestImageInfo {
     false,
     'define it as void pv_vcpu_entry(int32_t entry, int32_t arg)',
   );
+  const hasInterruptEntry = funcExport(
+    'hw_interrupt',
+    { params: ['i32'], results: [] },
+    false,
+    'define it as void hw_interrupt(int32_t vector) and link with --export=hw_interrupt',
+  );
+  let exportsIfFlag = false;
+  const flag = exports.get('hw_if');
+  if (flag) {
+    const g = flag.kind === 'global' ? mod.globalType(flag.index) : undefined;
+    if (g === undefined || g.type !== 'i32') {
+      problems.push(
+        `exports hw_if as ${flag.kind === 'global' ? `a ${g?.type ?? 'unknown'} global` : `a ${flag.kind}`}; it must be the address of the 32-bit interrupt flag: define a uint32_t hw_if and link with --export=hw_if`,
+      );
+    } else {
+      exportsIfFlag = true;
+    }
+  }
   let exportsStackPointer = false;
   const sp = exports.get('__stack_pointer');
   if (sp) {
@@ -241,6 +263,8 @@ export function inspectGuest(bytes: Uint8Array, name: string): GuestImageInfo {
     hasUpcall,
     hasVcpuEntry,
     exportsStackPointer,
+    hasInterruptEntry,
+    exportsIfFlag,
     imports: mod.imports.map((i) => `${i.module}.${i.name}`),
   };
 }

@@ -7,6 +7,7 @@
  * every up vCPU waits ({@link Domain.runState}).
  * @module
  */
+import type { LegacyMachine } from './legacy-machine.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import { NR_EVENT_CHANNELS, SHARED_INFO_OFF, VCPU_INFO_SIZE, VCPU_INFO_OFF } from '../abi/index.ts';
 import type { DomainLayout } from './layout.ts';
@@ -85,6 +86,13 @@ export class Domain {
   readonly mmio = new MmioBus();
   /** MMIO traps taken, by kind (the engine counts them; exits for the PV/full-virt comparison). */
   readonly mmioExits: MmioExits = { read: 0, write: 0 };
+  /** Upcalls delivered (calls of the guest's `pv_upcall`; the engine counts them). */
+  upcalls = 0;
+  /**
+   * The emulated PC of an unmodified guest (spec `legacyPlatform`); undefined for a paravirtual
+   * one. See {@link Hypervisor.attachLegacy}.
+   */
+  legacy: LegacyMachine | undefined = undefined;
   /** Entries written to the device manifest so far (start_info.nr_devices). */
   nrDevices = 0;
 

@@ -7,6 +7,7 @@
  * Property tests drive the same object directly, without Wasm.
  * @module
  */
+import type { LegacyMachine } from './legacy-machine.ts';
 import {
   ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ETIMEDOUT, MAX_DEVICES, MMIO_WINDOW_SIZE,
   SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, callName, makeDispatch,
@@ -328,11 +329,30 @@ export class Hypervisor implements EvtchnHost {
     i32[vi] = (ver + 2) | 0;
   }
 
-  /** Fires every expired one-shot timer (VIRQ_TIMER) and poll timeout, in domain and vCPU order. */
+  /**
+   * Gives domain `d` (an unmodified guest) its legacy platform: from now on its devices' time
+   * runs with virtual time ({@link Hypervisor.fireTimers}, {@link Hypervisor.nextDeadline}), and an
+   * interrupt request wakes its vCPU 0 from `hw.halt` (a wait of kind `block`).
+   */
+  attachLegacy(d: Domain, m: LegacyMachine): void {
+    d.legacy = m;
+    const v = d.vcpus[0]!;
+    m.onInterrupt = () => {
+      const w = v.wait;
+      if (w !== null && w.kind === 'block' && d.state === 'running') this.wake(v, 0);
+    };
+  }
+
+  /**
+   * Fires every expired one-shot timer (VIRQ_TIMER) and poll timeout, in domain and vCPU order,
+   * and brings legacy platforms whose device deadline has passed up to date.
+   */
   fireTimers(): void {
     const now = this.now;
     for (const d of this.domains) {
       if (!d.alive) continue;
+      const m = d.legacy;
+      if (m !== undefined && m.nextDeadline() <= now) m.sync(now);
       for (const v of d.vcpus) {
         if (!v.up) continue;
         if (v.timer !== 0 && v.timer <= now) {
@@ -350,6 +370,7 @@ export class Hypervisor implements EvtchnHost {
     let t = Infinity;
     for (const d of this.domains) {
       if (d.state !== 'running') continue;
+      if (d.legacy !== undefined) t = Math.min(t, d.legacy.nextDeadline());
       for (const v of d.vcpus) {
         if (!v.up) continue;
         if (v.timer !== 0 && v.timer < t) t = v.timer;

@@ -96,6 +96,7 @@ export function emitMd(spec: AbiSpec): string {
   o.push('- [Version rule](#version-rule)');
   o.push('- [Hardware traps](#hardware-traps): ' + spec.hw.traps.map((x) => `[${x.name}](#hw-${x.name})`).join(', '));
   o.push('- [Guest interface](#guest-interface)');
+  o.push('- [Legacy platform (unmodified guests)](#legacy-platform-unmodified-guests)');
   o.push('- [Memory layout](#memory-layout)');
   o.push('- [Errors](#errors)');
   o.push('- [Constants](#constants): ' + spec.constants.map((g) => `[${g.group}](#const-${g.group})`).join(', '));
@@ -175,6 +176,19 @@ export function emitMd(spec: AbiSpec): string {
   o.push('| Name | Signature | Required | Meaning |');
   o.push('|---|---|---|---|');
   for (const e of spec.guestInterface.exports) {
+    o.push(`| \`${e.name}\` | \`${e.signature}\` | ${e.required ? 'yes' : 'no'} | ${cell(e.doc)} |`);
+  }
+  o.push('');
+
+  o.push('## Legacy platform (unmodified guests)');
+  o.push('');
+  o.push(spec.legacyPlatform.doc);
+  o.push('');
+  o.push('**Exports** (provided by an unmodified guest)');
+  o.push('');
+  o.push('| Name | Signature | Required | Meaning |');
+  o.push('|---|---|---|---|');
+  for (const e of spec.legacyPlatform.exports) {
     o.push(`| \`${e.name}\` | \`${e.signature}\` | ${e.required ? 'yes' : 'no'} | ${cell(e.doc)} |`);
   }
   o.push('');

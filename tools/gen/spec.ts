@@ -137,6 +137,8 @@ export interface AbiSpec {
   versionRule: string;
   callingConvention: { trap: string; signature: string; doc: string };
   guestInterface: { imports: GuestImportSpec[]; exports: GuestExportSpec[] };
+  /** The emulated PC that unmodified guests (no `pv` imports) boot on. */
+  legacyPlatform: { doc: string; exports: GuestExportSpec[] };
   hw: HwSpec;
   memoryLayout: string;
   errors: ErrorSpec[];

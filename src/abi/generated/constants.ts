@@ -17,9 +17,9 @@
  */
 export const ABI_VERSION_MAJOR = 1;
 /** ABI minor version (see ABI_VERSION_MAJOR for the bump rule). */
-export const ABI_VERSION_MINOR = 1;
+export const ABI_VERSION_MINOR = 2;
 /** The value `version` returns: `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`. */
-export const ABI_VERSION = 65537;
+export const ABI_VERSION = 65538;
 
 // Errors: one global table of negative codes (Xen/errno style); a failing call returns one.
 
@@ -205,6 +205,21 @@ export const VIRTIO_ID_NET = 1;
 export const VIRTIO_ID_BLOCK = 2;
 /** virtio-console. (group device_type) */
 export const VIRTIO_ID_CONSOLE = 3;
+
+// Constants: legacy. The legacy PC platform of unmodified guests (see `legacyPlatform`).
+
+/** `boot_info.magic`: the bytes "PVBI" read as a little-endian u32 (0x49425650). (group legacy) */
+export const BOOT_INFO_MAGIC = 1229084240;
+/** `boot_info.flags`: an ATA disk is attached to the primary channel. (group legacy) */
+export const BOOT_INFO_F_DISK = 1;
+/** `boot_info.flags`: an NE2000 NIC is present at 0x300, IRQ 10. (group legacy) */
+export const BOOT_INFO_F_NIC = 2;
+/** I/O base of the 16550A UART (COM1); IRQ 4. (group legacy) */
+export const LEGACY_UART_BASE = 1016;
+/** I/O base of the primary ATA channel; device control at 0x3F6; IRQ 14. (group legacy) */
+export const LEGACY_ATA_BASE = 496;
+/** I/O base of the NE2000 NIC; IRQ 10. (group legacy) */
+export const LEGACY_NIC_BASE = 768;
 
 /** Hypercall numbers by call name (the `nr` argument of `pv.hypercall`). */
 export const Hc = {

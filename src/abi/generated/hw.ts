@@ -11,14 +11,18 @@
 /**
  * Import module of the hardware traps. Besides `pv.hypercall`, a guest may import hardware traps
  * from module `hw`. Each is one exit to the host, like a hypercall: the host charges it, refreshes
- * the time record and runs a pending upcall before it returns (VM entry). The MMIO space is a
- * separate 32-bit address space, not the guest's linear memory: device register windows are mapped
- * there by the host (see `start_info.devices`; window i of a domain starts at MMIO_DEVICE_BASE + i
- * * MMIO_WINDOW_SIZE). Accesses are 32 bits wide and must be 4-byte aligned; a read of an unmapped
- * or misaligned address returns all ones (0xFFFFFFFF), and a write there is dropped, as on an empty
- * bus; neither is an error for the guest. Port I/O traps (`in8` … `outs32`) and `halt` come with
- * full virtualization later: they are not part of this ABI yet, and a paravirtual guest that
- * imports one is crashed when it calls it.
+ * the time record and runs a pending upcall (or, for an unmodified guest, injects a pending
+ * interrupt) before it returns (VM entry). The MMIO space is a separate 32-bit address space, not
+ * the guest's linear memory: device register windows are mapped there by the host (see
+ * `start_info.devices`; window i of a domain starts at MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE).
+ * Accesses are 32 bits wide and must be 4-byte aligned; a read of an unmapped or misaligned address
+ * returns all ones (0xFFFFFFFF), and a write there is dropped, as on an empty bus; neither is an
+ * error for the guest. Port I/O (`in8` … `outs32`) and `halt` are the instructions of full
+ * virtualization: only an unmodified guest — one that imports nothing from module `pv` — gets the
+ * emulated legacy PC platform behind them (see `legacyPlatform`); a paravirtual guest that imports
+ * one is crashed when it calls it. The port space is 16 bits (ports 0..0xFFFF; higher bits of
+ * `port` are ignored, as the CPU ignores them). A read of a port no device decodes returns all ones
+ * of its width and a write there is dropped, as on an ISA bus.
  */
 export const HW_MODULE = 'hw';
 
@@ -78,7 +82,137 @@ export const HW_TRAPS: readonly HwTrapInfo[] = [
     doc: 'Writes a 32-bit device register at an MMIO address. The device acts on the write before the trap returns; an interrupt it raises is delivered at the VM entry that ends the trap.',
     returns: 'Nothing. A write to an unmapped or misaligned address is dropped.',
   },
+  {
+    name: 'in8',
+    since: '1.2',
+    signature: '(port: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+    ],
+    result: 'u32',
+    doc: 'Reads 8 bits from an I/O port (x86 `in`). Reads may have side effects (a UART read pops its receive FIFO).',
+    returns: 'The value, zero-extended; 0xFF when no device decodes the port.',
+  },
+  {
+    name: 'in16',
+    since: '1.2',
+    signature: '(port: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+    ],
+    result: 'u32',
+    doc: 'Reads 16 bits from an I/O port (x86 `in`). Reads may have side effects (a UART read pops its receive FIFO).',
+    returns: 'The value, zero-extended; 0xFFFF when no device decodes the port.',
+  },
+  {
+    name: 'in32',
+    since: '1.2',
+    signature: '(port: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+    ],
+    result: 'u32',
+    doc: 'Reads 32 bits from an I/O port (x86 `in`). Reads may have side effects (a UART read pops its receive FIFO).',
+    returns: 'The value, zero-extended; 0xFFFFFFFF when no device decodes the port.',
+  },
+  {
+    name: 'out8',
+    since: '1.2',
+    signature: '(port: i32, value: i32) -> void',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'value', type: 'u32', doc: 'The value; bits above 8 are ignored.' },
+    ],
+    result: 'void',
+    doc: 'Writes 8 bits to an I/O port (x86 `out`). The device acts on the write before the trap returns; an interrupt it raises is injected at the VM entry that ends the trap.',
+    returns: 'Nothing. A write to a port no device decodes is dropped.',
+  },
+  {
+    name: 'out16',
+    since: '1.2',
+    signature: '(port: i32, value: i32) -> void',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'value', type: 'u32', doc: 'The value; bits above 16 are ignored.' },
+    ],
+    result: 'void',
+    doc: 'Writes 16 bits to an I/O port (x86 `out`). The device acts on the write before the trap returns; an interrupt it raises is injected at the VM entry that ends the trap.',
+    returns: 'Nothing. A write to a port no device decodes is dropped.',
+  },
+  {
+    name: 'out32',
+    since: '1.2',
+    signature: '(port: i32, value: i32) -> void',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'value', type: 'u32', doc: 'The value; bits above 32 are ignored.' },
+    ],
+    result: 'void',
+    doc: 'Writes 32 bits to an I/O port (x86 `out`). The device acts on the write before the trap returns; an interrupt it raises is injected at the VM entry that ends the trap.',
+    returns: 'Nothing. A write to a port no device decodes is dropped.',
+  },
+  {
+    name: 'ins16',
+    since: '1.2',
+    signature: '(port: i32, ptr: i32, count: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'ptr', type: 'u32', doc: 'Guest address of the buffer (count * 2 bytes).' },
+      { name: 'count', type: 'u32', doc: 'Number of items.' },
+    ],
+    result: 'u32',
+    doc: 'Reads `count` 16-bit items from an I/O port into guest memory at `ptr` (x86 `rep insw`, direction flag clear): one exit for the whole string, as a data port transfer of a sector is.',
+    returns: 'Items transferred: `count`, or 0 (nothing read from the port) when the buffer is not inside guest memory.',
+  },
+  {
+    name: 'outs16',
+    since: '1.2',
+    signature: '(port: i32, ptr: i32, count: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'ptr', type: 'u32', doc: 'Guest address of the buffer (count * 2 bytes).' },
+      { name: 'count', type: 'u32', doc: 'Number of items.' },
+    ],
+    result: 'u32',
+    doc: 'Writes `count` 16-bit items from guest memory at `ptr` to an I/O port (x86 `rep outsw`, direction flag clear), in one exit.',
+    returns: 'Items transferred: `count`, or 0 (nothing written to the port) when the buffer is not inside guest memory.',
+  },
+  {
+    name: 'ins32',
+    since: '1.2',
+    signature: '(port: i32, ptr: i32, count: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'ptr', type: 'u32', doc: 'Guest address of the buffer (count * 4 bytes).' },
+      { name: 'count', type: 'u32', doc: 'Number of items.' },
+    ],
+    result: 'u32',
+    doc: 'Reads `count` 32-bit items from an I/O port into guest memory at `ptr` (x86 `rep insd`, direction flag clear): one exit for the whole string, as a data port transfer of a sector is.',
+    returns: 'Items transferred: `count`, or 0 (nothing read from the port) when the buffer is not inside guest memory.',
+  },
+  {
+    name: 'outs32',
+    since: '1.2',
+    signature: '(port: i32, ptr: i32, count: i32) -> i32',
+    params: [
+      { name: 'port', type: 'u32', doc: 'I/O port, 0..0xFFFF.' },
+      { name: 'ptr', type: 'u32', doc: 'Guest address of the buffer (count * 4 bytes).' },
+      { name: 'count', type: 'u32', doc: 'Number of items.' },
+    ],
+    result: 'u32',
+    doc: 'Writes `count` 32-bit items from guest memory at `ptr` to an I/O port (x86 `rep outsd`, direction flag clear), in one exit.',
+    returns: 'Items transferred: `count`, or 0 (nothing written to the port) when the buffer is not inside guest memory.',
+  },
+  {
+    name: 'halt',
+    since: '1.2',
+    signature: '() -> void',
+    params: [],
+    result: 'void',
+    doc: 'Stops the vCPU until an interrupt is pending (x86 `hlt`). If the guest\'s interrupt flag is set, the interrupt is injected before `halt` returns; if it is clear, `halt` still returns once an interrupt is pending (so a guest that polls with interrupts off can idle), without injecting it. A vCPU halted with nothing that could ever raise an interrupt stays halted: the domain makes no more progress.',
+    returns: 'Nothing.',
+  },
 ];
 
 /** Name of a hardware trap. */
-export type HwTrapName = 'mmio_read32' | 'mmio_write32';
+export type HwTrapName = 'mmio_read32' | 'mmio_write32' | 'in8' | 'in16' | 'in32' | 'out8' | 'out16' | 'out32' | 'ins16' | 'outs16' | 'ins32' | 'outs32' | 'halt';

@@ -246,8 +246,30 @@ export const MULTICALL_ENTRY_OFF = {
   args: 8,
 } as const;
 
+/**
+ * Size in bytes of `boot_info` (C `struct pv_boot_info`). What the platform's bootloader hands an
+ * unmodified guest's `_start` (legacyPlatform), placed in the reserved area at the top of memory.
+ */
+export const BOOT_INFO_SIZE = 24;
+
+/** Byte offsets of the fields of `boot_info`. */
+export const BOOT_INFO_OFF = {
+  /** u32: BOOT_INFO_MAGIC. */
+  magic: 0,
+  /** u32: Bytes of guest memory. */
+  mem_size: 4,
+  /** u32: First byte the host reserved at the top of memory (the guest must stay below it). */
+  reserved_base: 8,
+  /** u32: Guest address of the NUL-terminated command line. */
+  cmdline: 12,
+  /** u32: Its length in bytes, without the NUL. */
+  cmdline_len: 16,
+  /** u32: BOOT_INFO_F_* bits: which optional devices are present. */
+  flags: 20,
+} as const;
+
 /** Name of a struct of the ABI. */
-export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry';
+export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info';
 
 /** Every struct of the ABI with its fields, by struct name. */
 export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
@@ -371,6 +393,21 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'op', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'The call number.' },
       { name: 'result', type: 'i32', offset: 4, count: 1, elemSize: 4, doc: 'Written by the host: the call\'s result.' },
       { name: 'args', type: 'u32', offset: 8, count: 5, elemSize: 4, doc: 'a0..a4.' },
+    ],
+  },
+  boot_info: {
+    name: 'boot_info',
+    size: 24,
+    align: 4,
+    appendOnly: true,
+    doc: 'What the platform\'s bootloader hands an unmodified guest\'s `_start` (legacyPlatform), placed in the reserved area at the top of memory.',
+    fields: [
+      { name: 'magic', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'BOOT_INFO_MAGIC.' },
+      { name: 'mem_size', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Bytes of guest memory.' },
+      { name: 'reserved_base', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'First byte the host reserved at the top of memory (the guest must stay below it).' },
+      { name: 'cmdline', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'Guest address of the NUL-terminated command line.' },
+      { name: 'cmdline_len', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'Its length in bytes, without the NUL.' },
+      { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'BOOT_INFO_F_* bits: which optional devices are present.' },
     ],
   },
 };

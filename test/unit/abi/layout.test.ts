@@ -81,7 +81,7 @@ describe('struct layout (TS side)', () => {
 
   it('has the literal version and well-known codes', () => {
     expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
-    expect(abi.ABI_VERSION).toBe(0x10001);
+    expect(abi.ABI_VERSION).toBe(0x10002);
     expect(abi.EVTCHNSTAT_DEVICE).toBe(3);
     expect([abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([1, 2, 3]);
     expect([abi.MAX_DEVICES, abi.MMIO_DEVICE_BASE, abi.MMIO_WINDOW_SIZE]).toEqual([16, 0xfe000000, 4096]);
@@ -102,6 +102,22 @@ describe('struct layout (TS side)', () => {
     expect(abi.HW_TRAPS.map((t) => [t.name, t.signature, t.result, t.since])).toEqual([
       ['mmio_read32', '(addr: i32) -> i32', 'u32', '1.1'],
       ['mmio_write32', '(addr: i32, value: i32) -> void', 'void', '1.1'],
+      ['in8', '(port: i32) -> i32', 'u32', '1.2'],
+      ['in16', '(port: i32) -> i32', 'u32', '1.2'],
+      ['in32', '(port: i32) -> i32', 'u32', '1.2'],
+      ['out8', '(port: i32, value: i32) -> void', 'void', '1.2'],
+      ['out16', '(port: i32, value: i32) -> void', 'void', '1.2'],
+      ['out32', '(port: i32, value: i32) -> void', 'void', '1.2'],
+      ['ins16', '(port: i32, ptr: i32, count: i32) -> i32', 'u32', '1.2'],
+      ['outs16', '(port: i32, ptr: i32, count: i32) -> i32', 'u32', '1.2'],
+      ['ins32', '(port: i32, ptr: i32, count: i32) -> i32', 'u32', '1.2'],
+      ['outs32', '(port: i32, ptr: i32, count: i32) -> i32', 'u32', '1.2'],
+      ['halt', '() -> void', 'void', '1.2'],
     ]);
+    // The legacy platform's boot record, as a bootloader would lay it out (six u32 words).
+    expect(abi.STRUCTS.boot_info.size).toBe(24);
+    expect(abi.BOOT_INFO_OFF).toEqual({ magic: 0, mem_size: 4, reserved_base: 8, cmdline: 12, cmdline_len: 16, flags: 20 });
+    expect(abi.BOOT_INFO_MAGIC).toBe(0x49425650); // "PVBI"
+    expect([abi.LEGACY_UART_BASE, abi.LEGACY_ATA_BASE, abi.LEGACY_NIC_BASE]).toEqual([0x3f8, 0x1f0, 0x300]);
   });
 });

@@ -44,6 +44,8 @@ describe('inspectGuest: accepted images', () => {
       memory: { minPages: 2, maxPages: 256, shared: true },
       hasUpcall: true,
       hasVcpuEntry: true,
+      hasInterruptEntry: false,
+      exportsIfFlag: false,
       exportsStackPointer: true,
       imports: ['env.memory', 'pv.hypercall', 'hw.mmio_read32'],
     });
@@ -62,6 +64,22 @@ describe('inspectGuest: accepted images', () => {
     expect(info.hasUpcall).toBe(false);
     expect(info.hasVcpuEntry).toBe(false);
     expect(info.exportsStackPointer).toBe(false);
+    expect(info.hasInterruptEntry).toBe(false);
+    expect(info.exportsIfFlag).toBe(false);
+  });
+
+  it('finds the legacy platform entry points: hw_interrupt(vector) and the hw_if flag address', () => {
+    const info = inspectGuest(
+      wat(`(module ${MEM}
+        (import "hw" "in8" (func (param i32) (result i32)))
+        (global (export "hw_if") i32 (i32.const 1024))
+        ${START}
+        (func (export "hw_interrupt") (param i32)))`),
+      'fv.wasm',
+    );
+    expect(info.kind).toBe('unmodified');
+    expect(info.hasInterruptEntry).toBe(true);
+    expect(info.exportsIfFlag).toBe(true);
   });
 });
 
@@ -150,6 +168,16 @@ describe('inspectGuest: problems and their fixes', () => {
     ).toEqual([
       expect.stringMatching(/exports _start as a global; it must be a function \(i32\) -> void/),
       expect.stringMatching(/exports __stack_pointer as a mutable i64 global; it must be a mutable i32/),
+    ]);
+    expect(
+      problemsOf(
+        wat(`(module ${MEM} ${START}
+          (func (export "hw_interrupt"))
+          (global (export "hw_if") i64 (i64.const 0)))`),
+      ),
+    ).toEqual([
+      expect.stringMatching(/exports hw_interrupt with signature \(\) -> void; it must be \(i32\) -> void/),
+      expect.stringMatching(/exports hw_if as a i64 global; it must be the address of the 32-bit interrupt flag/),
     ]);
   });
 

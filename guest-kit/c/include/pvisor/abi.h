@@ -23,7 +23,7 @@
  * as high as the guest's.
  */
 #define PV_ABI_VERSION_MAJOR 1
-#define PV_ABI_VERSION_MINOR 1
+#define PV_ABI_VERSION_MINOR 2
 #define PV_ABI_VERSION ((PV_ABI_VERSION_MAJOR << 16) | PV_ABI_VERSION_MINOR)
 
 /* ---- Hypercall numbers (0 is reserved and returns PV_ENOSYS) ---- */
@@ -159,6 +159,21 @@
 #define PV_VIRTIO_ID_BLOCK 2
 /** virtio-console. */
 #define PV_VIRTIO_ID_CONSOLE 3
+
+/* ---- Constants: legacy. The legacy PC platform of unmodified guests (see `legacyPlatform`). ---- */
+
+/** `boot_info.magic`: the bytes "PVBI" read as a little-endian u32 (0x49425650). */
+#define PV_BOOT_INFO_MAGIC 1229084240
+/** `boot_info.flags`: an ATA disk is attached to the primary channel. */
+#define PV_BOOT_INFO_F_DISK 1
+/** `boot_info.flags`: an NE2000 NIC is present at 0x300, IRQ 10. */
+#define PV_BOOT_INFO_F_NIC 2
+/** I/O base of the 16550A UART (COM1); IRQ 4. */
+#define PV_LEGACY_UART_BASE 1016
+/** I/O base of the primary ATA channel; device control at 0x3F6; IRQ 14. */
+#define PV_LEGACY_ATA_BASE 496
+/** I/O base of the NE2000 NIC; IRQ 10. */
+#define PV_LEGACY_NIC_BASE 768
 
 /* ---- Structs shared with the host (little-endian, natural alignment) ---- */
 
@@ -435,6 +450,37 @@ __extension__ _Static_assert(__alignof__(struct pv_multicall_entry) == 4, "align
 __extension__ _Static_assert(offsetof(struct pv_multicall_entry, op) == 0, "offsetof(struct pv_multicall_entry, op) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_multicall_entry, result) == 4, "offsetof(struct pv_multicall_entry, result) must be 4");
 __extension__ _Static_assert(offsetof(struct pv_multicall_entry, args) == 8, "offsetof(struct pv_multicall_entry, args) must be 8");
+
+/**
+ * What the platform's bootloader hands an unmodified guest's `_start` (legacyPlatform), placed in
+ * the reserved area at the top of memory.
+ *
+ * Size 24 bytes, align 4, append-only.
+ */
+struct pv_boot_info {
+    /** +0: BOOT_INFO_MAGIC. */
+    uint32_t magic;
+    /** +4: Bytes of guest memory. */
+    uint32_t mem_size;
+    /** +8: First byte the host reserved at the top of memory (the guest must stay below it). */
+    uint32_t reserved_base;
+    /** +12: Guest address of the NUL-terminated command line. */
+    uint32_t cmdline;
+    /** +16: Its length in bytes, without the NUL. */
+    uint32_t cmdline_len;
+    /** +20: BOOT_INFO_F_* bits: which optional devices are present. */
+    uint32_t flags;
+};
+/** Typedef of struct pv_boot_info. */
+typedef struct pv_boot_info pv_boot_info_t;
+__extension__ _Static_assert(sizeof(struct pv_boot_info) == 24, "sizeof(struct pv_boot_info) must be 24");
+__extension__ _Static_assert(__alignof__(struct pv_boot_info) == 4, "alignof(struct pv_boot_info) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, magic) == 0, "offsetof(struct pv_boot_info, magic) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, mem_size) == 4, "offsetof(struct pv_boot_info, mem_size) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, reserved_base) == 8, "offsetof(struct pv_boot_info, reserved_base) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, cmdline) == 12, "offsetof(struct pv_boot_info, cmdline) must be 12");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, cmdline_len) == 16, "offsetof(struct pv_boot_info, cmdline_len) must be 16");
+__extension__ _Static_assert(offsetof(struct pv_boot_info, flags) == 20, "offsetof(struct pv_boot_info, flags) must be 20");
 
 /* ---- The hypercall trap and one wrapper per call ---- */
 
@@ -838,14 +884,18 @@ static inline int32_t pv_multicall(void *calls, uint32_t nr_calls)
 /**
  * Besides `pv.hypercall`, a guest may import hardware traps from module `hw`. Each is one exit to
  * the host, like a hypercall: the host charges it, refreshes the time record and runs a pending
- * upcall before it returns (VM entry). The MMIO space is a separate 32-bit address space, not the
- * guest's linear memory: device register windows are mapped there by the host (see
- * `start_info.devices`; window i of a domain starts at MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE).
- * Accesses are 32 bits wide and must be 4-byte aligned; a read of an unmapped or misaligned address
- * returns all ones (0xFFFFFFFF), and a write there is dropped, as on an empty bus; neither is an
- * error for the guest. Port I/O traps (`in8` … `outs32`) and `halt` come with full virtualization
- * later: they are not part of this ABI yet, and a paravirtual guest that imports one is crashed
- * when it calls it.
+ * upcall (or, for an unmodified guest, injects a pending interrupt) before it returns (VM entry).
+ * The MMIO space is a separate 32-bit address space, not the guest's linear memory: device register
+ * windows are mapped there by the host (see `start_info.devices`; window i of a domain starts at
+ * MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE). Accesses are 32 bits wide and must be 4-byte aligned; a
+ * read of an unmapped or misaligned address returns all ones (0xFFFFFFFF), and a write there is
+ * dropped, as on an empty bus; neither is an error for the guest. Port I/O (`in8` … `outs32`) and
+ * `halt` are the instructions of full virtualization: only an unmodified guest — one that imports
+ * nothing from module `pv` — gets the emulated legacy PC platform behind them (see
+ * `legacyPlatform`); a paravirtual guest that imports one is crashed when it calls it. The port
+ * space is 16 bits (ports 0..0xFFFF; higher bits of `port` are ignored, as the CPU ignores them). A
+ * read of a port no device decodes returns all ones of its width and a write there is dropped, as
+ * on an ISA bus.
  */
 
 /**
@@ -871,5 +921,147 @@ uint32_t pv_mmio_read32(uint32_t addr);
  */
 __attribute__((import_module("hw"), import_name("mmio_write32")))
 void pv_mmio_write32(uint32_t addr, uint32_t value);
+
+/**
+ * in8 (wasm (port: i32) -> i32, since 1.2). Reads 8 bits from an I/O port (x86 `in`). Reads may
+ * have side effects (a UART read pops its receive FIFO).
+ *
+ * @param port I/O port, 0..0xFFFF.
+ *
+ * @return The value, zero-extended; 0xFF when no device decodes the port.
+ */
+__attribute__((import_module("hw"), import_name("in8")))
+uint32_t pv_in8(uint32_t port);
+
+/**
+ * in16 (wasm (port: i32) -> i32, since 1.2). Reads 16 bits from an I/O port (x86 `in`). Reads may
+ * have side effects (a UART read pops its receive FIFO).
+ *
+ * @param port I/O port, 0..0xFFFF.
+ *
+ * @return The value, zero-extended; 0xFFFF when no device decodes the port.
+ */
+__attribute__((import_module("hw"), import_name("in16")))
+uint32_t pv_in16(uint32_t port);
+
+/**
+ * in32 (wasm (port: i32) -> i32, since 1.2). Reads 32 bits from an I/O port (x86 `in`). Reads may
+ * have side effects (a UART read pops its receive FIFO).
+ *
+ * @param port I/O port, 0..0xFFFF.
+ *
+ * @return The value, zero-extended; 0xFFFFFFFF when no device decodes the port.
+ */
+__attribute__((import_module("hw"), import_name("in32")))
+uint32_t pv_in32(uint32_t port);
+
+/**
+ * out8 (wasm (port: i32, value: i32) -> void, since 1.2). Writes 8 bits to an I/O port (x86 `out`).
+ * The device acts on the write before the trap returns; an interrupt it raises is injected at the
+ * VM entry that ends the trap.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param value The value; bits above 8 are ignored.
+ *
+ * @return Nothing. A write to a port no device decodes is dropped.
+ */
+__attribute__((import_module("hw"), import_name("out8")))
+void pv_out8(uint32_t port, uint32_t value);
+
+/**
+ * out16 (wasm (port: i32, value: i32) -> void, since 1.2). Writes 16 bits to an I/O port (x86
+ * `out`). The device acts on the write before the trap returns; an interrupt it raises is injected
+ * at the VM entry that ends the trap.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param value The value; bits above 16 are ignored.
+ *
+ * @return Nothing. A write to a port no device decodes is dropped.
+ */
+__attribute__((import_module("hw"), import_name("out16")))
+void pv_out16(uint32_t port, uint32_t value);
+
+/**
+ * out32 (wasm (port: i32, value: i32) -> void, since 1.2). Writes 32 bits to an I/O port (x86
+ * `out`). The device acts on the write before the trap returns; an interrupt it raises is injected
+ * at the VM entry that ends the trap.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param value The value; bits above 32 are ignored.
+ *
+ * @return Nothing. A write to a port no device decodes is dropped.
+ */
+__attribute__((import_module("hw"), import_name("out32")))
+void pv_out32(uint32_t port, uint32_t value);
+
+/**
+ * ins16 (wasm (port: i32, ptr: i32, count: i32) -> i32, since 1.2). Reads `count` 16-bit items from
+ * an I/O port into guest memory at `ptr` (x86 `rep insw`, direction flag clear): one exit for the
+ * whole string, as a data port transfer of a sector is.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param ptr Guest address of the buffer (count * 2 bytes).
+ * @param count Number of items.
+ *
+ * @return Items transferred: `count`, or 0 (nothing read from the port) when the buffer is not
+ * inside guest memory.
+ */
+__attribute__((import_module("hw"), import_name("ins16")))
+uint32_t pv_ins16(uint32_t port, uint32_t ptr, uint32_t count);
+
+/**
+ * outs16 (wasm (port: i32, ptr: i32, count: i32) -> i32, since 1.2). Writes `count` 16-bit items
+ * from guest memory at `ptr` to an I/O port (x86 `rep outsw`, direction flag clear), in one exit.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param ptr Guest address of the buffer (count * 2 bytes).
+ * @param count Number of items.
+ *
+ * @return Items transferred: `count`, or 0 (nothing written to the port) when the buffer is not
+ * inside guest memory.
+ */
+__attribute__((import_module("hw"), import_name("outs16")))
+uint32_t pv_outs16(uint32_t port, uint32_t ptr, uint32_t count);
+
+/**
+ * ins32 (wasm (port: i32, ptr: i32, count: i32) -> i32, since 1.2). Reads `count` 32-bit items from
+ * an I/O port into guest memory at `ptr` (x86 `rep insd`, direction flag clear): one exit for the
+ * whole string, as a data port transfer of a sector is.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param ptr Guest address of the buffer (count * 4 bytes).
+ * @param count Number of items.
+ *
+ * @return Items transferred: `count`, or 0 (nothing read from the port) when the buffer is not
+ * inside guest memory.
+ */
+__attribute__((import_module("hw"), import_name("ins32")))
+uint32_t pv_ins32(uint32_t port, uint32_t ptr, uint32_t count);
+
+/**
+ * outs32 (wasm (port: i32, ptr: i32, count: i32) -> i32, since 1.2). Writes `count` 32-bit items
+ * from guest memory at `ptr` to an I/O port (x86 `rep outsd`, direction flag clear), in one exit.
+ *
+ * @param port I/O port, 0..0xFFFF.
+ * @param ptr Guest address of the buffer (count * 4 bytes).
+ * @param count Number of items.
+ *
+ * @return Items transferred: `count`, or 0 (nothing written to the port) when the buffer is not
+ * inside guest memory.
+ */
+__attribute__((import_module("hw"), import_name("outs32")))
+uint32_t pv_outs32(uint32_t port, uint32_t ptr, uint32_t count);
+
+/**
+ * halt (wasm () -> void, since 1.2). Stops the vCPU until an interrupt is pending (x86 `hlt`). If
+ * the guest's interrupt flag is set, the interrupt is injected before `halt` returns; if it is
+ * clear, `halt` still returns once an interrupt is pending (so a guest that polls with interrupts
+ * off can idle), without injecting it. A vCPU halted with nothing that could ever raise an
+ * interrupt stays halted: the domain makes no more progress.
+ *
+ * @return Nothing.
+ */
+__attribute__((import_module("hw"), import_name("halt")))
+void pv_halt(void);
 
 #endif /* PVISOR_ABI_H */
