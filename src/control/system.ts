@@ -12,6 +12,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
+  BOOT_INFO_F_DISK,
+  BOOT_INFO_F_NIC,
   BOOT_INFO_MAGIC,
   BOOT_INFO_OFF,
   MAX_DEVICES,
@@ -31,6 +33,8 @@ import { GuestImageError } from '../engine/errors.ts';
 import { inspectGuest } from '../engine/loader.ts';
 import { Hypervisor, reservedBytes, WASM_PAGE } from '../hv/index.ts';
 import type { Domain, MmioDevice } from '../hv/index.ts';
+import type { DiskImage } from '../virtio/disk-image.ts';
+import type { VirtualSwitch } from '../virtio/switch.ts';
 import type { DomainConfig, DomainOutcome, DomainReport, RunReport, SystemOptions } from './types.ts';
 
 /** Splits each domain's console stream into lines and prefixes them with `[name] `. */
@@ -61,6 +65,14 @@ export type AttachableDevice = MmioDevice & {
   /** Receives the function that raises the device's interrupt (its DEVICE event channel). */
   setInterrupt?(raise: () => void): void;
 };
+
+/** The devices {@link System.plugLegacy} gives an unmodified guest's emulated PC. */
+export interface LegacyDevices {
+  /** The ATA disk (primary master), on any image backend virtio-blk uses. */
+  disk?: DiskImage;
+  /** The NE2000: its MAC, the switch it plugs into, its IRQ (default 10, spec `legacyPlatform`), its switch port name (default `ne0`). */
+  nic?: { sw: VirtualSwitch; mac: Uint8Array; irq?: number; port?: string };
+}
 
 /** Where {@link System.attachDevice} put a device. */
 export interface AttachedDevice {
@@ -168,19 +180,26 @@ export class System {
   /**
    * Full virtualization: gives an unmodified guest its emulated PC (spec `legacyPlatform`) and
    * replaces the start_info the core wrote with the `boot_info` a bootloader would hand over (the
-   * command line stays where it is, in the same page).
+   * command line stays where it is, in the same page). The PC starts with no disk and no NIC;
+   * {@link System.plugLegacy} rebuilds it with them.
    */
-  private bootLegacy(d: Domain): void {
+  private bootLegacy(d: Domain, dev: LegacyDevices = {}): LegacyPlatform {
     const hv = this.hv;
+    const log = this.opts.log;
     const pc = new LegacyPlatform({
       clock: () => hv.now,
       console: (bytes) => hv.consoleOutput(d, bytes),
       powerOff: (code) => hv.shutdown(d, SHUTDOWN_POWEROFF, code),
+      ...(log !== undefined ? { log: (msg: string) => log(`${d.name}: ${msg}`) } : {}),
+      ...(dev.disk !== undefined ? { disk: dev.disk } : {}),
+      ...(dev.nic !== undefined ? { nicMac: dev.nic.mac, ...(dev.nic.irq !== undefined ? { nicIrq: dev.nic.irq } : {}) } : {}),
     });
     hv.attachLegacy(d, pc);
+    if (pc.nic !== undefined && dev.nic !== undefined) pc.nic.connect(dev.nic.sw.attach(`${d.name}.${dev.nic.port ?? 'ne0'}`, pc.nic));
     const m = d.mem;
     const bi = d.layout.startInfo;
-    const cmdLen = m.u32((bi + START_INFO_OFF.cmdline_len) as GuestAddr);
+    // The first boot found start_info here; a re-plug finds boot_info, whose cmdline_len sits elsewhere.
+    const cmdLen = m.u32((bi + (m.u32(bi) === BOOT_INFO_MAGIC ? BOOT_INFO_OFF.cmdline_len : START_INFO_OFF.cmdline_len)) as GuestAddr);
     m.fill(bi, START_INFO_SIZE);
     const w = (off: number, v: number) => m.setU32((bi + off) as GuestAddr, v);
     w(BOOT_INFO_OFF.magic, BOOT_INFO_MAGIC);
@@ -188,7 +207,23 @@ export class System {
     w(BOOT_INFO_OFF.reserved_base, d.layout.reservedBase);
     w(BOOT_INFO_OFF.cmdline, d.layout.cmdline);
     w(BOOT_INFO_OFF.cmdline_len, cmdLen);
-    w(BOOT_INFO_OFF.flags, 0);
+    w(BOOT_INFO_OFF.flags, (dev.disk !== undefined ? BOOT_INFO_F_DISK : 0) | (dev.nic !== undefined ? BOOT_INFO_F_NIC : 0));
+    return pc;
+  }
+
+  /**
+   * Gives an unmodified guest's emulated PC an ATA disk on the primary channel (IRQ 14) and/or an
+   * NE2000 at LEGACY_NIC_BASE plugged into a virtual switch, and sets boot_info.flags to say so,
+   * as the platform's firmware would. Call it once, before {@link System.run}.
+   * @returns the domain's platform (its devices carry their statistics).
+   * @throws Error for a paravirtual domain (give it virtio devices with attachDevice), after
+   *   run(), or for a domain of another system.
+   */
+  plugLegacy(domain: Domain, dev: LegacyDevices): LegacyPlatform {
+    if (this.started) throw new Error(`plugLegacy(${domain.name}): devices must be plugged in before run()`);
+    if (!this.hv.domains.includes(domain)) throw new Error(`plugLegacy: ${domain.name} is not a domain of this system`);
+    if (domain.legacy === undefined) throw new Error(`plugLegacy(${domain.name}): a paravirtual guest; give it virtio devices with attachDevice`);
+    return this.bootLegacy(domain, dev);
   }
 
   /**

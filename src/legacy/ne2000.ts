@@ -43,8 +43,8 @@ import type { AccessSize, PortBus, PortDevice, PortMapping } from './port-bus.ts
 
 /** Default I/O base. */
 export const NE2000_BASE = 0x300;
-/** Default IRQ. */
-export const NE2000_IRQ = 9;
+/** Default IRQ (spec `legacyPlatform`: IRQ 10). */
+export const NE2000_IRQ = 10;
 /** Ports decoded by the card. */
 export const NE2000_PORTS = 0x20;
 
@@ -133,7 +133,7 @@ export const RX_QUEUE = 64;
 export interface Ne2000Options {
   /** Station address (written to the PROM; the driver copies it into PAR0–5). */
   mac: Uint8Array;
-  /** The interrupt line (IRQ 9 by default wiring). */
+  /** The interrupt line (IRQ 10 by default wiring). */
   irq: IrqLine;
   /** I/O base (default 0x300). */
   base?: number;

@@ -2,7 +2,7 @@
  * The emulated PC of an unmodified guest (spec `legacyPlatform`), wired as a PC/AT:
  * PIC pair at 0x20/0xA0 (+ ELCR 0x4D0), PIT at 0x40 on IRQ 0, COM1 16550A at 0x3F8 on IRQ 4,
  * debug-exit at 0xF4, and when asked for, the ATA primary channel at 0x1F0/0x3F6 on IRQ 14 and an
- * NE2000 at 0x300 on IRQ 9. Implements the core's {@link LegacyMachine}.
+ * NE2000 at 0x300 on IRQ 10. Implements the core's {@link LegacyMachine}.
  *
  * CONSOLE. Bytes the guest sends through COM1 are buffered and handed on at each newline, every
  * 4 KiB, and at {@link LegacyPlatform.flush}, so a byte-at-a-time guest does not cost one console

@@ -9,8 +9,6 @@
 import { crc32 } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BOOT_INFO_F_DISK, BOOT_INFO_F_NIC, BOOT_INFO_OFF, SHUTDOWN_POWEROFF } from '../../src/abi/index.ts';
-import type { GuestAddr } from '../../src/abi/index.ts';
 import { System } from '../../src/control/system.ts';
 import type { RunReport } from '../../src/control/types.ts';
 import type { Domain } from '../../src/hv/index.ts';
@@ -55,27 +53,9 @@ async function runPlain(name: string, v: Variant, cmdline: string): Promise<Run>
 
 const u32 = (x: number): number => x >>> 0;
 
-/**
- * Gives the unmodified domain `d` an ATA disk and/or an NE2000 (spec legacyPlatform: IRQ 10) on
- * `sw`: a LegacyPlatform built with them replaces the device-less one System.addDomain attached,
- * and boot_info.flags says which are present, as the platform's bootloader would.
- * INTERIM: System.addDomain does not plug legacy disks or NICs yet; when it does, this helper
- * should use that instead.
- */
+/** Plugs an ATA disk and/or an NE2000 (on `sw`, IRQ 10) into the unmodified domain `d`. */
 function plugLegacy(sys: System, d: Domain, dev: { disk?: DiskImage; nic?: { sw: VirtualSwitch; mac: Uint8Array } }): LegacyPlatform {
-  const hv = sys.hv;
-  const pc = new LegacyPlatform({
-    clock: () => hv.now,
-    console: (bytes) => hv.consoleOutput(d, bytes),
-    powerOff: (code) => hv.shutdown(d, SHUTDOWN_POWEROFF, code),
-    ...(dev.disk !== undefined ? { disk: dev.disk } : {}),
-    ...(dev.nic !== undefined ? { nicMac: dev.nic.mac, nicIrq: 10 } : {}),
-  });
-  hv.attachLegacy(d, pc);
-  if (pc.nic !== undefined && dev.nic !== undefined) pc.nic.connect(dev.nic.sw.attach(`${d.name}.ne0`, pc.nic));
-  const flags = (dev.disk !== undefined ? BOOT_INFO_F_DISK : 0) | (dev.nic !== undefined ? BOOT_INFO_F_NIC : 0);
-  d.mem.setU32((d.layout.startInfo + BOOT_INFO_OFF.flags) as GuestAddr, flags);
-  return pc;
+  return sys.plugLegacy(d, dev);
 }
 
 // ---- oracles: the workloads' documented patterns, recomputed here ----

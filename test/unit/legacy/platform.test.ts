@@ -56,7 +56,7 @@ describe('LegacyPlatform', () => {
     ]);
   });
 
-  it('wires COM1 to IRQ 4, ATA to IRQ 14 and the NE2000 to IRQ 9, and calls onInterrupt when INT rises', () => {
+  it('wires COM1 to IRQ 4, ATA to IRQ 14 and the NE2000 to IRQ 10 (spec legacyPlatform), and calls onInterrupt when INT rises', () => {
     const { pc, out, inb, initPic } = setup();
     let wakes = 0;
     pc.onInterrupt = () => wakes++;
@@ -82,7 +82,7 @@ describe('LegacyPlatform', () => {
     out(0x30b, 0);
     out(0x300, 0x12); // remote write of one byte → RDC
     out(0x310, 0);
-    expect(pc.pendingVector()).toBe(0x29);
+    expect(pc.pendingVector()).toBe(0x2a);
     expect(wakes).toBe(3);
   });
 
