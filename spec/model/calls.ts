@@ -260,7 +260,9 @@ const SHUTDOWN_REASONS: ReadonlySet<number> = new Set([SHUTDOWN_POWEROFF, SHUTDO
  *
  * Choice: only `status` and the shutdown record change. The vCPUs keep their `up` flags and
  * bits, ports stay as they are and timers stay armed (a shut-down domain never runs again, but
- * other domains may still interact with it; see the module comment).
+ * other domains may still interact with it; see the module comment). Its time has stopped, though:
+ * its timers and poll deadlines never fire ({@link fireTimers} in index.ts; spec: "Its one-shot
+ * timers and poll deadlines stay as they are and never fire").
  */
 export const sched_shutdown: ModelCall = (s, caller, args) => {
   const reason = u32(args, 0);

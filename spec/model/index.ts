@@ -69,13 +69,17 @@ export function step(
  *    ("The deadline passed with no polled port pending"). Choice: timers go first, so when a
  *    VIRQ_TIMER port a vCPU polls fires at its poll deadline, the poll returns 0, not ETIMEDOUT.
  *
- * Shut-down domains are included: their structures live on (see calls.ts).
+ * Shut-down domains are skipped: their timers stay armed and their polls waiting, but never fire
+ * (sched_shutdown: "Its one-shot timers and poll deadlines stay as they are and never fire"), as
+ * a dying Xen domain's timers are killed. Found by the fuzzer as a divergence from the core,
+ * which was right: test/regression/shutdown-timer.test.ts.
  */
 export function fireTimers(s: ModelState, now: number): Delivery {
   if (!(now >= s.now)) throw new Error(`model.fireTimers: time goes backwards (${s.now} -> ${now})`);
   let state: ModelState = { ...s, now };
   const wakes: ModelWake[] = [];
   for (const d of s.domains) {
+    if (d.status === 'shutdown') continue;
     d.vcpus.forEach((vc, v) => {
       if (vc.timer === 0 || vc.timer > now) return;
       state = updateDomain(state, d.id, (dd) => updateVcpu(dd, v, (x) => ({ ...x, timer: 0 })));
@@ -85,6 +89,7 @@ export function fireTimers(s: ModelState, now: number): Delivery {
     });
   }
   for (const d of state.domains) {
+    if (d.status === 'shutdown') continue;
     d.vcpus.forEach((vc, v) => {
       const b = vc.blocked;
       if (b?.kind !== 'poll' || b.deadline === 0 || b.deadline > now) return;

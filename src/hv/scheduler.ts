@@ -25,6 +25,7 @@ export class Scheduler {
     while (this.head < this.q.length) {
       const v = this.q[this.head++]!;
       v.queued = false;
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator,ArithmeticOperator: compacting is always correct, only when is a memory trade-off (docs/mutation.md).
       if (this.head > 1024 && this.head * 2 > this.q.length) {
         this.q = this.q.slice(this.head);
         this.head = 0;

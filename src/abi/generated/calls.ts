@@ -180,7 +180,7 @@ export const CALLS: readonly CallInfo[] = [
     since: '1.0',
     privilege: 'any',
     blocking: false,
-    doc: 'Stops the whole domain with a reason and an exit code. Does not return on success.',
+    doc: 'Stops the whole domain with a reason and an exit code. Does not return on success. Its one-shot timers and poll deadlines stay as they are and never fire.',
     args: [
       { name: 'reason', type: 'u32', dir: 'in', doc: 'SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT or SHUTDOWN_CRASH.' },
       { name: 'code', type: 'i32', dir: 'in', doc: 'An exit code for the toolstack.' },

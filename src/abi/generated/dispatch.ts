@@ -97,7 +97,8 @@ export interface HypercallHandlers<V> {
 
   /**
    * `sched_shutdown` (nr 8, group sched, since 1.0). Stops the whole domain with a reason and an
-   * exit code. Does not return on success.
+   * exit code. Does not return on success. Its one-shot timers and poll deadlines stay as they are
+   * and never fire.
    *
    * @param v - The calling vCPU.
    * @param reason - SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT or SHUTDOWN_CRASH.

@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SplitQueue, type Chain } from '../../../src/virtio/virtqueue.ts';
+import { chainSpecArb } from '../../../src/testing/arbitraries/virtq.ts';
 import { RUNS, SEED } from '../../support/seed.ts';
 import { makeGuestMemory } from '../../support/guest-memory.ts';
 import { USED_NO_NOTIFY, VirtqDriver, type ChainSpec } from '../../support/virtq-driver.ts';
@@ -272,14 +273,8 @@ class SetNotify implements Cmd {
   }
 }
 
-const specArb = (indirect: boolean): fc.Arbitrary<ChainSpec> =>
-  fc
-    .record({
-      readable: fc.array(fc.uint8Array({ minLength: 1, maxLength: 48 }), { maxLength: 3 }),
-      writable: fc.array(fc.integer({ min: 1, max: 48 }), { maxLength: 3 }),
-      indirect: indirect ? fc.boolean() : fc.constant(false),
-    })
-    .filter((s) => s.readable.length + s.writable.length > 0);
+// The chain generator of pvisor/testing (shared with users testing their own backends).
+const specArb = (indirect: boolean): fc.Arbitrary<ChainSpec> => chainSpecArb({ maxBufferLen: 48, indirect });
 
 const commandsArb = (indirect: boolean) =>
   fc.commands<Model, Real>(

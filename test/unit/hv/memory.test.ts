@@ -36,4 +36,64 @@ describe('GuestMemory bounds', () => {
     m.copyIn(A(100), new Uint8Array([9, 9, 9]));
     expect([...c]).toEqual([1, 2, 3]);
   });
+
+  it('a grown memory is still bounded: ranges past the new top are refused, the new top is reachable', () => {
+    const g = GuestMemory.create(65536, 3 * 65536);
+    g.memory.grow(1);
+    expect(g.inBounds(A(131072 - 4), 8)).toBe(false); // refreshes, still out of range
+    expect(g.size).toBe(131072);
+    g.memory.grow(1);
+    expect(g.inBounds(A(196608), 0)).toBe(true); // ends exactly at the new top
+    g.memory.grow(0);
+    expect(g.inBounds(A(196608), 1)).toBe(false);
+    const h = GuestMemory.create(65536, 2 * 65536);
+    h.memory.grow(1);
+    // addr + len past the grown memory, though addr - len would be inside.
+    expect(h.inBounds(A(131072), 65536)).toBe(false);
+  });
+
+  it('refresh reports whether the size changed, and the views follow', () => {
+    const g = GuestMemory.create(65536, 2 * 65536);
+    expect(g.refresh()).toBe(false);
+    g.memory.grow(1);
+    expect(g.refresh()).toBe(true);
+    expect([g.size, g.u8.length, g.i32.length]).toEqual([131072, 131072, 32768]);
+    g.setU32(A(131068), 0xdeadbeef);
+    expect(g.u32(A(131068))).toBe(0xdeadbeef);
+    expect(g.refresh()).toBe(false);
+  });
+
+  it('wraps an empty memory (0 pages) with usable, empty views', () => {
+    const g = new GuestMemory(new WebAssembly.Memory({ initial: 0, maximum: 1, shared: true }));
+    expect([g.size, g.u8.length, g.i32.length]).toEqual([0, 0, 0]);
+    expect(g.inBounds(A(0), 0)).toBe(true);
+    expect(g.inBounds(A(0), 1)).toBe(false);
+  });
+
+  it('creates a shared memory ("guest memory is shared between vCPUs") of the given initial and maximum size', () => {
+    const g = GuestMemory.create(2 * 65536, 3 * 65536);
+    expect(g.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(g.size).toBe(2 * 65536);
+    g.memory.grow(1);
+    expect(() => g.memory.grow(1)).toThrow(RangeError);
+  });
+
+  it('fill zeroes (or sets) exactly [addr, addr + len)', () => {
+    const g = GuestMemory.create(65536, 65536);
+    g.u8.fill(7, 0, 64);
+    g.fill(A(8), 16);
+    g.fill(A(40), 4, 0xab);
+    expect(Array.from(g.u8.subarray(6, 26))).toEqual([7, 7, ...Array(16).fill(0), 7, 7]);
+    expect(Array.from(g.u8.subarray(39, 45))).toEqual([7, 0xab, 0xab, 0xab, 0xab, 7]);
+  });
+
+  it('i32 and u32 accessors are little-endian and agree on the bits', () => {
+    const g = GuestMemory.create(65536, 65536);
+    g.setI32(A(4), -2);
+    expect([g.u32(A(4)), g.i32At(A(4)), g.u8[4], g.u8[7]]).toEqual([0xfffffffe, -2, 0xfe, 0xff]);
+    g.setU32(A(8), 0x80000001);
+    expect([g.i32At(A(8)), g.u8[8], g.u8[11]]).toEqual([-0x7fffffff, 1, 0x80]);
+    g.setU64(A(16), 2 ** 32 + 5);
+    expect([g.u32(A(16)), g.u32(A(20))]).toEqual([5, 1]);
+  });
 });

@@ -609,7 +609,8 @@ static inline int32_t pv_sched_poll(const void *ports, uint32_t nr_ports, const 
 
 /**
  * sched_shutdown (PV_HC_SCHED_SHUTDOWN = 8, group sched, since 1.0). Stops the whole domain with a
- * reason and an exit code. Does not return on success.
+ * reason and an exit code. Does not return on success. Its one-shot timers and poll deadlines stay
+ * as they are and never fire.
  *
  * @param reason SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT or SHUTDOWN_CRASH.
  * @param code An exit code for the toolstack.

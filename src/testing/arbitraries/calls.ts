@@ -1,0 +1,470 @@
+/**
+ * fast-check arbitraries for every hypercall of the ABI, in three flavours:
+ *
+ * - **valid**: well-formed arguments — numbers in range, enums that exist, pointers to buffers
+ *   inside the caller's scratch area with sensible contents. Whether the call then succeeds can
+ *   still depend on the state (is the port bound?); for state-aware sequences use
+ *   {@link modelRun}.
+ * - **boundary**: the edges the spec names — sizes 0 and the maximum, buffers ending exactly at
+ *   the end of memory or straddling a page, the last port, the last vCPU.
+ * - **hostile**: what a malicious guest passes — wild and wrapping pointers, buffers overlapping
+ *   shared_info or each other, closed ports, other domains' ports, out-of-range enums, negative
+ *   counts, nested multicalls.
+ *
+ * Each value is a {@link HypercallInput}: the call number, the raw i32 arguments and the guest
+ * memory to write before the call. Feed it to a host ({@link HostUnderTest.writeMem} then
+ * {@link HostUnderTest.call}), to the model (`step` over a memory holding the writes) or to
+ * {@link hostileGuest}.
+ * @module
+ */
+import fc from 'fast-check';
+import {
+  CALLS,
+  CONSOLE_IO_MAX,
+  DOMID_SELF,
+  EVTCHN_STATUS_SIZE,
+  FEATURE_EVTCHN_2LEVEL,
+  FEATURE_TIME_RECORD,
+  FEATURE_VCPU_HOTPLUG,
+  Hc,
+  MAX_VCPUS,
+  MULTICALL_ENTRY_OFF,
+  MULTICALL_ENTRY_SIZE,
+  MULTICALL_MAX,
+  NR_EVENT_CHANNELS,
+  POLL_MAX_PORTS,
+  SHARED_INFO_SIZE,
+  SHUTDOWN_CRASH,
+  SHUTDOWN_POWEROFF,
+  SHUTDOWN_REBOOT,
+  VIRQ_CONSOLE,
+  VIRQ_TIMER,
+  WALLCLOCK_SIZE,
+  type HcName,
+} from '../../abi/generated/index.ts';
+
+/** A guest memory write made before a call (an argument buffer). */
+export interface MemoryWrite {
+  /** Guest address. */
+  readonly addr: number;
+  /** The bytes. */
+  readonly bytes: Uint8Array;
+}
+
+/** One hypercall ready to make: number, raw i32 arguments, and the buffers it reads. */
+export interface HypercallInput {
+  /** Call name (from spec/abi.json). */
+  readonly name: HcName;
+  /** Call number. */
+  readonly nr: number;
+  /** Raw arguments a0.. as i32 (unused slots may be left out). */
+  readonly args: readonly number[];
+  /** Guest memory to write first (all inside the caller's memory). */
+  readonly memory: readonly MemoryWrite[];
+}
+
+/** The three flavours of one call's arbitraries. */
+export interface CallArbitraries {
+  /** Well-formed arguments. */
+  readonly valid: fc.Arbitrary<HypercallInput>;
+  /** Edges the spec names: sizes 0 and max, end of memory, page edges, last port, last vCPU. */
+  readonly boundary: fc.Arbitrary<HypercallInput>;
+  /** Wild pointers, overlapping buffers, closed or foreign ports, bad enums. */
+  readonly hostile: fc.Arbitrary<HypercallInput>;
+}
+
+/** Which flavour of arbitrary. */
+export type Flavour = keyof CallArbitraries;
+
+/** What the arbitraries know of the caller's world. */
+export interface ArbitraryContext {
+  /** Bytes of the caller's memory. */
+  readonly memSize: number;
+  /** vCPUs of the caller's domain. */
+  readonly nrVcpus: number;
+  /** The caller's domain id. */
+  readonly self: number;
+  /** Ids of the other domains (default none). */
+  readonly others?: readonly number[];
+  /** Ports known to be bound in the caller's domain (default: small port numbers 1..8). */
+  readonly ports?: readonly number[];
+  /** Ports bound in other domains, for "someone else's port" (default: small numbers). */
+  readonly foreignPorts?: readonly number[];
+  /** Start of a scratch area for argument buffers (default 0x1000). */
+  readonly scratch?: number;
+  /** Bytes of the scratch area (default 16 KiB, or less in a small memory). */
+  readonly scratchSize?: number;
+  /** Guest address of shared_info (default: memSize - 2 pages, as the host places it). */
+  readonly sharedInfo?: number;
+  /** Current system time in ns, for deadlines (default 0). */
+  readonly now?: number;
+}
+
+const PAGE = 4096;
+
+interface Ctx {
+  readonly memSize: number;
+  readonly nrVcpus: number;
+  readonly self: number;
+  readonly others: readonly number[];
+  readonly ports: readonly number[];
+  readonly foreignPorts: readonly number[];
+  readonly scratch: number;
+  readonly scratchSize: number;
+  readonly sharedInfo: number;
+  readonly now: number;
+}
+
+function resolve(c: ArbitraryContext): Ctx {
+  const scratch = c.scratch ?? 0x1000;
+  return {
+    memSize: c.memSize,
+    nrVcpus: c.nrVcpus,
+    self: c.self,
+    others: c.others ?? [],
+    ports: c.ports !== undefined && c.ports.length > 0 ? c.ports : [1, 2, 3, 4, 5, 6, 7, 8],
+    foreignPorts: c.foreignPorts !== undefined && c.foreignPorts.length > 0 ? c.foreignPorts : [1, 2, 3],
+    scratch,
+    scratchSize: c.scratchSize ?? Math.max(256, Math.min(16 * 1024, Math.floor(c.memSize / 4) - scratch)),
+    sharedInfo: c.sharedInfo ?? c.memSize - 2 * PAGE,
+    now: c.now ?? 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+function le32(...vs: number[]): Uint8Array {
+  const out = new Uint8Array(4 * vs.length);
+  const dv = new DataView(out.buffer);
+  vs.forEach((v, i) => dv.setUint32(4 * i, v >>> 0, true));
+  return out;
+}
+
+function le64(v: number | bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, BigInt(v)), true);
+  return out;
+}
+
+/** A call with no buffers. */
+function input(name: HcName, args: readonly number[], memory: readonly MemoryWrite[] = []): HypercallInput {
+  return { name, nr: Hc[name], args: args.map((a) => a | 0), memory };
+}
+
+/** A buffer of `len` bytes inside the scratch area (len <= scratchSize). */
+function scratchPtr(c: Ctx, len: number): fc.Arbitrary<number> {
+  const max = c.scratch + Math.max(0, c.scratchSize - len);
+  return fc.integer({ min: c.scratch, max }).map((a) => a & ~3);
+}
+
+/** Edge placements of a `len`-byte buffer: ends exactly at the end of memory, straddles a page. */
+function edgePtr(c: Ctx, len: number): fc.Arbitrary<number> {
+  const straddle = c.scratch + PAGE - Math.max(1, len >> 1);
+  return fc.constantFrom(c.memSize - len, straddle, c.scratch + PAGE);
+}
+
+/**
+ * Pointers a hostile guest passes for a `len`-byte buffer: one byte past the end, the end itself,
+ * far out, wrapping around 2^32, the top bit set, 0, and onto shared_info (in range, but the
+ * host's own page).
+ */
+function wildPtr(c: Ctx, len: number): fc.Arbitrary<number> {
+  return fc.constantFrom(
+    c.memSize - len + 1,
+    c.memSize,
+    c.memSize + PAGE,
+    0xffffffff | 0,
+    (0x100000000 - Math.max(1, len >> 1)) | 0,
+    0x80000000 | 0,
+    0,
+    c.sharedInfo,
+    c.sharedInfo + SHARED_INFO_SIZE - 4,
+  );
+}
+
+const anyI32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+
+/** Out-of-range or sign-flipped numbers for a u32 argument with valid values below `limit`. */
+function badU32(limit: number): fc.Arbitrary<number> {
+  return fc.oneof(fc.constantFrom(limit, limit + 1, -1, 0x7fffffff, 0x80000000 | 0), anyI32);
+}
+
+function vcpuArb(c: Ctx): fc.Arbitrary<number> {
+  return fc.integer({ min: 0, max: c.nrVcpus - 1 });
+}
+
+function portArb(c: Ctx): fc.Arbitrary<number> {
+  return fc.constantFrom(...c.ports);
+}
+
+function domArb(c: Ctx): fc.Arbitrary<number> {
+  return fc.constantFrom(DOMID_SELF, c.self, ...c.others);
+}
+
+/** Ports no one is likely to have bound, and ports of other domains. */
+function hostilePort(c: Ctx): fc.Arbitrary<number> {
+  return fc.oneof(
+    fc.constantFrom(0, NR_EVENT_CHANNELS - 1, NR_EVENT_CHANNELS, NR_EVENT_CHANNELS + 1, -1, 0x80000000 | 0),
+    fc.constantFrom(...c.foreignPorts),
+    anyI32,
+  );
+}
+
+/** A deadline: armed in the future, already passed (fires at once) or 0 (cancel / no timeout). */
+function deadlineArb(c: Ctx): fc.Arbitrary<number> {
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: c.now + 1, max: c.now + 1e9 }) },
+    { weight: 1, arbitrary: fc.constantFrom(0, c.now) },
+  );
+}
+
+/** A buffer call: a pointer arbitrary plus the contents placed there when it is in range. */
+function withBuffer(
+  c: Ctx,
+  ptr: fc.Arbitrary<number>,
+  bytes: fc.Arbitrary<Uint8Array>,
+  build: (addr: number, bytes: Uint8Array) => HypercallInput,
+): fc.Arbitrary<HypercallInput> {
+  return fc.tuple(ptr, bytes).map(([addr, b]) => {
+    const inside = addr >= 0 && addr + b.length <= c.memSize;
+    const r = build(addr, b);
+    return inside ? { ...r, memory: [{ addr, bytes: b }, ...r.memory] } : r;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multicall batches
+
+/** One multicall entry: op and five args. */
+type Entry = readonly [op: number, args: readonly number[]];
+
+function batchBytes(entries: readonly Entry[]): Uint8Array {
+  const bytes = new Uint8Array(entries.length * MULTICALL_ENTRY_SIZE);
+  entries.forEach(([op, args], i) => {
+    const at = i * MULTICALL_ENTRY_SIZE;
+    bytes.set(le32(op), at + MULTICALL_ENTRY_OFF.op);
+    bytes.set(le32(0xdead), at + MULTICALL_ENTRY_OFF.result);
+    bytes.set(le32(...[0, 1, 2, 3, 4].map((k) => args[k] ?? 0)), at + MULTICALL_ENTRY_OFF.args);
+  });
+  return bytes;
+}
+
+/** Entries that need no buffers of their own: safe inside any batch. */
+function simpleEntry(c: Ctx): fc.Arbitrary<Entry> {
+  return fc.oneof(
+    fc.constant<Entry>([Hc.version, []]),
+    fc.constant<Entry>([Hc.sched_yield, []]),
+    portArb(c).map((p): Entry => [Hc.evtchn_send, [p]]),
+    portArb(c).map((p): Entry => [Hc.evtchn_unmask, [p]]),
+    vcpuArb(c).map((v): Entry => [Hc.evtchn_bind_ipi, [v]]),
+    vcpuArb(c).map((v): Entry => [Hc.vcpu_is_up, [v]]),
+    domArb(c).map((d): Entry => [Hc.evtchn_alloc_unbound, [d]]),
+  );
+}
+
+function hostileEntry(c: Ctx, batchAt: number): fc.Arbitrary<Entry> {
+  return fc.oneof(
+    simpleEntry(c),
+    // A nested multicall (EDEADLK), a blocking call (EDEADLK), an unknown op (ENOSYS).
+    fc.constant<Entry>([Hc.multicall, [batchAt, 1]]),
+    fc.constant<Entry>([Hc.sched_block, []]),
+    fc.constantFrom<Entry>([0, []], [Hc.multicall + 1, []], [-1, []]),
+    // evtchn_status writing over the batch itself (overlapping buffers).
+    hostilePort(c).map((p): Entry => [Hc.evtchn_status, [p, batchAt]]),
+    wildPtr(c, EVTCHN_STATUS_SIZE).map((p): Entry => [Hc.evtchn_status, [1, p]]),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+type Table = { readonly [K in HcName]: (c: Ctx) => CallArbitraries };
+
+const noArgs = (name: HcName) => (): CallArbitraries => ({
+  valid: fc.constant(input(name, [])),
+  // Extra argument slots must be ignored.
+  boundary: fc.constant(input(name, [0, 0, 0, 0, 0])),
+  hostile: fc.array(anyI32, { minLength: 5, maxLength: 5 }).map((a) => input(name, a)),
+});
+
+const TABLE: Table = {
+  version: noArgs('version'),
+  probe: () => ({
+    valid: fc.constantFrom(...Object.values(Hc), FEATURE_EVTCHN_2LEVEL, FEATURE_TIME_RECORD, FEATURE_VCPU_HOTPLUG).map((id) => input('probe', [id])),
+    boundary: fc.constantFrom(0, CALLS.length, CALLS.length + 1, 0xffff, 0x10000 - 1, FEATURE_VCPU_HOTPLUG + 1).map((id) => input('probe', [id])),
+    hostile: anyI32.map((id) => input('probe', [id])),
+  }),
+  console_write: (c) => ({
+    valid: withBuffer(c, scratchPtr(c, 256), fc.uint8Array({ minLength: 0, maxLength: 256 }), (a, b) => input('console_write', [a, b.length])),
+    boundary: fc.oneof(
+      // Sizes 0 and CONSOLE_IO_MAX ("longer requests are partial"), a buffer ending at the end of memory.
+      fc.constantFrom(0, CONSOLE_IO_MAX, CONSOLE_IO_MAX + 1).map((n) => input('console_write', [c.scratch, n])),
+      withBuffer(c, edgePtr(c, 16), fc.uint8Array({ minLength: 16, maxLength: 16 }), (a) => input('console_write', [a, 16])),
+      fc.constant(input('console_write', [c.memSize, 0])),
+    ),
+    hostile: fc.tuple(wildPtr(c, 16), fc.oneof(fc.constantFrom(16, 0x7fffffff, -1), anyI32)).map(([a, n]) => input('console_write', [a, n])),
+  }),
+  console_read: (c) => ({
+    valid: fc.tuple(scratchPtr(c, 256), fc.integer({ min: 0, max: 256 })).map(([a, n]) => input('console_read', [a, n])),
+    boundary: fc.oneof(
+      fc.constantFrom(0, CONSOLE_IO_MAX, CONSOLE_IO_MAX + 1).map((n) => input('console_read', [c.scratch, n])),
+      edgePtr(c, 16).map((a) => input('console_read', [a, 16])),
+    ),
+    // Includes reading into shared_info: in range, so allowed, but the host's own page.
+    hostile: fc.tuple(wildPtr(c, 16), fc.oneof(fc.constantFrom(16, -1), anyI32)).map(([a, n]) => input('console_read', [a, n])),
+  }),
+  sched_yield: noArgs('sched_yield'),
+  sched_block: noArgs('sched_block'),
+  sched_poll: (c) => {
+    const ports = (n: number) => fc.array(portArb(c), { minLength: n, maxLength: n });
+    const timeoutAt = c.scratch + c.scratchSize - 8;
+    const poll = (portsAt: number, list: readonly number[], count: number, deadline: number | null): HypercallInput =>
+      input('sched_poll', [portsAt, count, deadline === null ? 0 : timeoutAt], [
+        { addr: portsAt, bytes: le32(...list) },
+        ...(deadline === null ? [] : [{ addr: timeoutAt, bytes: le64(deadline) }]),
+      ]);
+    return {
+      valid: fc
+        .tuple(fc.integer({ min: 1, max: 4 }).chain(ports), fc.option(deadlineArb(c), { nil: null }))
+        .map(([list, dl]) => poll(c.scratch, list, list.length, dl)),
+      boundary: fc.oneof(
+        // POLL_MAX_PORTS entries, the last port, a port array ending at the end of memory.
+        ports(POLL_MAX_PORTS).map((list) => poll(c.scratch, list, POLL_MAX_PORTS, null)),
+        fc.constant(poll(c.scratch, [NR_EVENT_CHANNELS - 1], 1, c.now)),
+        fc.constant(poll(c.memSize - 4, [1], 1, null)),
+      ),
+      hostile: fc.oneof(
+        fc.constantFrom(0, POLL_MAX_PORTS + 1, -1).map((n) => input('sched_poll', [c.scratch, n, 0])),
+        wildPtr(c, 4).map((a) => input('sched_poll', [a, 1, 0])),
+        wildPtr(c, 8).map((t) => input('sched_poll', [c.scratch, 1, t], [{ addr: c.scratch, bytes: le32(1) }])),
+        hostilePort(c).map((p) => poll(c.scratch, [p], 1, null)),
+        // The timeout overlapping the port array.
+        fc.constant(input('sched_poll', [c.scratch, 2, c.scratch], [{ addr: c.scratch, bytes: le32(1, 0) }])),
+      ),
+    };
+  },
+  sched_shutdown: () => ({
+    valid: fc.tuple(fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_CRASH), fc.integer({ min: -255, max: 255 })).map(([r, code]) => input('sched_shutdown', [r, code])),
+    boundary: fc.tuple(fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_CRASH), fc.constantFrom(0x7fffffff, 0x80000000 | 0, -1)).map(([r, code]) => input('sched_shutdown', [r, code])),
+    hostile: fc.tuple(fc.oneof(fc.constantFrom(2, 4, -1), anyI32), anyI32).map(([r, code]) => input('sched_shutdown', [r, code])),
+  }),
+  set_timer: (c) => ({
+    valid: withBuffer(c, scratchPtr(c, 8), deadlineArb(c).map(le64), (a) => input('set_timer', [a])),
+    boundary: fc.oneof(
+      withBuffer(c, fc.constant(c.memSize - 8), deadlineArb(c).map(le64), (a) => input('set_timer', [a])),
+      withBuffer(c, fc.constant(c.scratch), fc.constantFrom(le64(0), le64(2 ** 53 - 1), le64(2n ** 64n - 1n)), (a) => input('set_timer', [a])),
+    ),
+    hostile: wildPtr(c, 8).map((a) => input('set_timer', [a])),
+  }),
+  wallclock: (c) => ({
+    valid: scratchPtr(c, WALLCLOCK_SIZE).map((a) => input('wallclock', [a])),
+    boundary: edgePtr(c, WALLCLOCK_SIZE).map((a) => input('wallclock', [a])),
+    hostile: wildPtr(c, WALLCLOCK_SIZE).map((a) => input('wallclock', [a])),
+  }),
+  evtchn_alloc_unbound: (c) => ({
+    valid: domArb(c).map((d) => input('evtchn_alloc_unbound', [d])),
+    boundary: fc.constantFrom(DOMID_SELF, c.self).map((d) => input('evtchn_alloc_unbound', [d])),
+    hostile: fc.oneof(fc.constantFrom(DOMID_SELF + 1, 0xffff, -1, 0x10000 + c.self), anyI32).map((d) => input('evtchn_alloc_unbound', [d])),
+  }),
+  evtchn_bind_interdomain: (c) => ({
+    valid: fc.tuple(domArb(c), fc.constantFrom(...c.foreignPorts)).map(([d, p]) => input('evtchn_bind_interdomain', [d, p])),
+    boundary: fc.tuple(domArb(c), fc.constantFrom(1, NR_EVENT_CHANNELS - 1)).map(([d, p]) => input('evtchn_bind_interdomain', [d, p])),
+    hostile: fc
+      .tuple(fc.oneof(domArb(c), fc.constantFrom(DOMID_SELF + 1, -1)), hostilePort(c))
+      .map(([d, p]) => input('evtchn_bind_interdomain', [d, p])),
+  }),
+  evtchn_bind_virq: (c) => ({
+    valid: fc.tuple(fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE), vcpuArb(c)).map(([q, v]) => input('evtchn_bind_virq', [q, v])),
+    boundary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE).map((q) => input('evtchn_bind_virq', [q, c.nrVcpus - 1])),
+    hostile: fc.tuple(fc.oneof(fc.constantFrom(1, 3, 24, -1), anyI32), fc.oneof(vcpuArb(c), badU32(c.nrVcpus))).map(([q, v]) => input('evtchn_bind_virq', [q, v])),
+  }),
+  evtchn_bind_ipi: (c) => ({
+    valid: vcpuArb(c).map((v) => input('evtchn_bind_ipi', [v])),
+    boundary: fc.constantFrom(0, c.nrVcpus - 1).map((v) => input('evtchn_bind_ipi', [v])),
+    hostile: fc.oneof(badU32(c.nrVcpus), fc.constant(MAX_VCPUS)).map((v) => input('evtchn_bind_ipi', [v])),
+  }),
+  evtchn_send: (c) => portCall('evtchn_send', c),
+  evtchn_unmask: (c) => portCall('evtchn_unmask', c),
+  evtchn_close: (c) => portCall('evtchn_close', c),
+  evtchn_status: (c) => ({
+    valid: fc.tuple(portArb(c), scratchPtr(c, EVTCHN_STATUS_SIZE)).map(([p, a]) => input('evtchn_status', [p, a])),
+    boundary: fc
+      .tuple(fc.constantFrom(0, NR_EVENT_CHANNELS - 1, ...c.ports), edgePtr(c, EVTCHN_STATUS_SIZE))
+      .map(([p, a]) => input('evtchn_status', [p, a])),
+    hostile: fc.tuple(fc.oneof(portArb(c), hostilePort(c)), wildPtr(c, EVTCHN_STATUS_SIZE)).map(([p, a]) => input('evtchn_status', [p, a])),
+  }),
+  vcpu_up: (c) => {
+    const stack = c.scratch + c.scratchSize - (c.scratchSize % 16);
+    return {
+      valid: fc.tuple(fc.integer({ min: Math.min(1, c.nrVcpus - 1), max: c.nrVcpus - 1 }), fc.nat(0xffff)).map(([v, arg]) => input('vcpu_up', [v, 0, stack & ~15, arg])),
+      boundary: fc.constantFrom(c.nrVcpus - 1, 0).map((v) => input('vcpu_up', [v, 0, c.memSize & ~15, 0])),
+      hostile: fc
+        .tuple(fc.oneof(vcpuArb(c), badU32(c.nrVcpus)), anyI32, fc.constantFrom(0, 8, stack + 4, c.memSize + 16, 0x80000000 | 0), anyI32)
+        .map(([v, entry, st, arg]) => input('vcpu_up', [v, entry, st, arg])),
+    };
+  },
+  vcpu_down: (c) => ({
+    valid: fc.integer({ min: Math.min(1, c.nrVcpus - 1), max: c.nrVcpus - 1 }).map((v) => input('vcpu_down', [v])),
+    boundary: fc.constantFrom(0, c.nrVcpus - 1).map((v) => input('vcpu_down', [v])),
+    hostile: badU32(c.nrVcpus).map((v) => input('vcpu_down', [v])),
+  }),
+  vcpu_is_up: (c) => ({
+    valid: vcpuArb(c).map((v) => input('vcpu_is_up', [v])),
+    boundary: fc.constantFrom(0, c.nrVcpus - 1, c.nrVcpus, MAX_VCPUS - 1).map((v) => input('vcpu_is_up', [v])),
+    hostile: badU32(c.nrVcpus).map((v) => input('vcpu_is_up', [v])),
+  }),
+  multicall: (c) => {
+    const at = c.scratch;
+    const batch = (entries: readonly Entry[], count = entries.length, addr = at): HypercallInput =>
+      input('multicall', [addr, count], entries.length === 0 ? [] : [{ addr, bytes: batchBytes(entries) }]);
+    const maxFit = Math.min(MULTICALL_MAX, Math.floor(c.scratchSize / MULTICALL_ENTRY_SIZE));
+    return {
+      valid: fc.array(simpleEntry(c), { minLength: 1, maxLength: 6 }).map((e) => batch(e)),
+      boundary: fc.oneof(
+        fc.constant(batch([])),
+        fc.array(simpleEntry(c), { minLength: maxFit, maxLength: maxFit }).map((e) => batch(e)),
+        // A one-entry batch ending exactly at the end of memory.
+        simpleEntry(c).map((e) => batch([e], 1, c.memSize - MULTICALL_ENTRY_SIZE)),
+      ),
+      hostile: fc.oneof(
+        fc.array(hostileEntry(c, at), { minLength: 1, maxLength: 6 }).map((e) => batch(e)),
+        fc.constantFrom(MULTICALL_MAX + 1, -1).map((n) => input('multicall', [at, n])),
+        wildPtr(c, MULTICALL_ENTRY_SIZE).map((a) => input('multicall', [a, 1])),
+      ),
+    };
+  },
+};
+
+function portCall(name: 'evtchn_send' | 'evtchn_unmask' | 'evtchn_close', c: Ctx): CallArbitraries {
+  return {
+    valid: portArb(c).map((p) => input(name, [p])),
+    boundary: fc.constantFrom(0, 1, NR_EVENT_CHANNELS - 1).map((p) => input(name, [p])),
+    hostile: hostilePort(c).map((p) => input(name, [p])),
+  };
+}
+
+/** The arbitraries of every call, by call name. */
+export type HypercallArbitraryTable = Readonly<Record<HcName, CallArbitraries>>;
+
+/** Names of the calls that have arbitraries (every call of the ABI; the checklist test checks). */
+export const ARBITRARY_CALLS: readonly HcName[] = Object.keys(TABLE) as HcName[];
+
+/**
+ * The valid, boundary and hostile arbitraries of every hypercall, for a caller described by
+ * `ctx`. Every buffer they place lies inside `[0, ctx.memSize)`.
+ */
+export function hypercallArbitraries(ctx: ArbitraryContext): HypercallArbitraryTable {
+  const c = resolve(ctx);
+  const out = {} as { [K in HcName]: CallArbitraries };
+  for (const name of ARBITRARY_CALLS) out[name] = TABLE[name](c);
+  return out;
+}
+
+/**
+ * Any hypercall of the given flavour (every call equally likely), or of a subset of the calls.
+ */
+export function hypercallArbitrary(ctx: ArbitraryContext, flavour: Flavour, calls: readonly HcName[] = ARBITRARY_CALLS): fc.Arbitrary<HypercallInput> {
+  const all = hypercallArbitraries(ctx);
+  return fc.oneof(...calls.map((n) => all[n][flavour]));
+}

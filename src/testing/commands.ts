@@ -1,0 +1,757 @@
+/**
+ * The commands of the model-based runs: one per hypercall (and guest-side writes to shared_info,
+ * and time passing), each carrying only selectors that it resolves against the model state when
+ * it runs, then makes the same step on the model and the host under test and compares them.
+ * {@link modelRun} (model-run.ts) runs sequences of them.
+ * @module
+ */
+import fc from 'fast-check';
+import {
+  DOMID_SELF,
+  Hc,
+  MULTICALL_ENTRY_OFF,
+  MULTICALL_ENTRY_SIZE,
+  NR_EVENT_CHANNELS,
+  SHARED_INFO_OFF,
+  SHUTDOWN_CRASH,
+  SHUTDOWN_POWEROFF,
+  SHUTDOWN_REBOOT,
+  VCPU_INFO_OFF,
+  VCPU_INFO_SIZE,
+  VIRQ_CONSOLE,
+  VIRQ_TIMER,
+  CONSOLE_IO_MAX,
+  WALLCLOCK_SIZE,
+  errorName,
+} from '../abi/generated/index.ts';
+import {
+  invariants,
+  observe,
+  u32Bytes,
+  type ModelDomain,
+  type ModelDomainConfig,
+  type ModelState,
+  type ModelWrite,
+} from '../../spec/model/index.ts';
+import { diffObservations } from './diff.ts';
+import type { HostUnderTest } from './host.ts';
+import type { ModelHost } from './model-host.ts';
+
+/** Three domains (ids 1..3, as the host numbers them), two vCPUs each, 256 KiB each. */
+export const DEFAULT_DOMAINS: readonly ModelDomainConfig[] = [1, 2, 3].map((id) => ({
+  id,
+  memSize: 256 * 1024,
+  nrVcpus: 2,
+}));
+
+/** What fast-check's model run carries on the model side. */
+export interface ModelWorld {
+  /** The reference model, behind the same interface as the host. */
+  readonly model: ModelHost;
+  /** What the commands of this run did, with their arguments resolved (printed on failure). */
+  readonly trace: string[];
+  /** Whether calls may block (the host reports blocked vCPUs and wake results). */
+  readonly blocking: boolean;
+  /** vCPUs ("dom.vcpu") the harness made block, with the call that blocked them. */
+  readonly waiting: Map<string, string>;
+}
+
+/** Which commands a run may generate. */
+export interface CommandsConfig {
+  /** Most commands per sequence (default 60). */
+  readonly maxCommands?: number;
+  /** Include vcpu_up / vcpu_down, so vCPU 1 can make calls too (default true). */
+  readonly vcpuHotplug?: boolean;
+  /** Include sched_shutdown (default true; rare). */
+  readonly shutdown?: boolean;
+  /** Include multicall batches of event-channel calls (default true). */
+  readonly multicall?: boolean;
+  /**
+   * Include "time passes" commands (default: when the host has {@link HostUnderTest.advanceTime}).
+   * set_timer is generated either way.
+   */
+  readonly time?: boolean;
+  /**
+   * fast-check's commands replay path (the `replayPath="…"` a failure prints beside the shrunk
+   * sequence); with {@link ModelRunOptions.seed} and {@link ModelRunOptions.path} it replays that
+   * exact sequence.
+   */
+  readonly replayPath?: string;
+  /**
+   * Let sched_block and sched_poll block (default: when the host has
+   * {@link HostUnderTest.isBlocked} and {@link HostUnderTest.wakeResult}); the harness then checks
+   * every wake: when, and with which result.
+   */
+  readonly blocking?: boolean;
+  /** Include console_write / console_read / wallclock (default true). */
+  readonly console?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans: what a command does, resolved against the model state.
+
+/** A hypercall from one vCPU, after writing `prepare` (argument buffers) into its memory. */
+interface CallPlan {
+  readonly kind: 'call';
+  readonly label: string;
+  readonly dom: number;
+  readonly vcpu: number;
+  readonly nr: number;
+  readonly args: number[];
+  readonly prepare: ModelWrite[];
+}
+
+/** Guest-side writes to the domain's shared_info, at offsets from its start. */
+interface GuestPlan {
+  readonly kind: 'guest';
+  readonly label: string;
+  readonly dom: number;
+  readonly writes: { readonly off: number; readonly bytes: Uint8Array }[];
+}
+
+/** System time moves on to `now` (ns): the model's fireTimers, the host's advanceTime. */
+interface TimePlan {
+  readonly kind: 'time';
+  readonly label: string;
+  readonly now: number;
+}
+
+type Plan = CallPlan | GuestPlan | TimePlan;
+
+/** Turns the model state into a plan, or null when the command cannot run now. */
+type Planner = (s: ModelState) => Plan | null;
+
+/**
+ * A command whose behaviour is a {@link Planner}. Its `toString` shows its selectors, which are
+ * stable; the arguments they resolve to depend on the run, so a failure prints the resolved
+ * trace of the failing run itself (the command objects are shared between shrinking attempts).
+ */
+class PlannedCommand implements fc.Command<ModelWorld, HostUnderTest> {
+  constructor(
+    private readonly name: string,
+    private readonly selectors: string,
+    private readonly plan: Planner,
+    private readonly mayBlock = false,
+  ) {}
+
+  check(w: Readonly<ModelWorld>): boolean {
+    const p = this.plan(w.model.state);
+    if (p === null) return false;
+    if (p.kind !== 'call' || w.model.peek(p.dom, p.vcpu, p.nr, p.args, p.prepare).blocks !== true) return true;
+    // A call that blocks: only from a command that may block, on a host that reports blocked
+    // vCPUs, and never the last runnable vCPU of all (with none left, only time could go on).
+    if (!this.mayBlock || !w.blocking) return false;
+    let runnable = 0;
+    for (const d of w.model.state.domains) if (d.status === 'running') for (const v of d.vcpus) if (v.up && v.blocked === null) runnable++;
+    return runnable > 1;
+  }
+
+  run(w: ModelWorld, host: HostUnderTest): void {
+    const p = this.plan(w.model.state);
+    if (p === null) throw new Error(`harness: ${this.name} ran although check() refused it`);
+    w.trace.push(p.label);
+    if (p.kind === 'guest') runGuest(w, host, p);
+    else if (p.kind === 'time') runTime(w, host, p);
+    else runCall(w, host, p);
+    compareState(w, host);
+  }
+
+  toString(): string {
+    return `${this.name}${this.selectors}`;
+  }
+}
+
+/** `-22 (EINVAL)` */
+function showResult(r: number): string {
+  return r < 0 ? `${r} (${errorName(r) ?? '?'})` : `${r}`;
+}
+
+/** Throws the failure of a run: what differs, after which command, and the resolved commands so far. */
+export function fail(w: ModelWorld | null, lines: string[]): never {
+  const trace = w === null ? [] : w.trace;
+  const history = trace.map((t, i) => `  ${i + 1}. ${t}`).join('\n');
+  const last = trace.at(-1) ?? 'setup (initial state)';
+  throw new Error(`model-based run: after ${last}:\n  ${lines.join('\n  ')}\ncommands of this run:\n${history}`);
+}
+
+function runCall(w: ModelWorld, host: HostUnderTest, p: CallPlan): void {
+  for (const m of p.prepare) {
+    w.model.writeMem(p.dom, m.addr, m.bytes);
+    host.writeMem(p.dom, m.addr, m.bytes);
+  }
+  const expected = w.model.step(p.dom, p.vcpu, p.nr, p.args);
+  const got = host.call(p.dom, p.vcpu, p.nr, p.args);
+  if (expected.blocks === true) {
+    // Its result comes when it wakes (checkWaits); now only that the host blocked it too.
+    if (host.isBlocked?.(p.dom, p.vcpu) !== true) fail(w, [`vCPU ${p.dom}.${p.vcpu}: blocks in the model, host returned ${showResult(got)} at once`]);
+    w.waiting.set(`${p.dom}.${p.vcpu}`, p.label);
+    return;
+  }
+  if (expected.noReturn !== true && got !== expected.result) {
+    fail(w, [`result: model ${showResult(expected.result)}, host ${showResult(got)}`, ...diffObservations(observe(w.model.state), host.observe())]);
+  }
+  if (host.readMem !== undefined && expected.noReturn !== true) {
+    for (const wr of expected.writes ?? []) {
+      if (wr.hostDefined === true) {
+        // The model cannot know these bytes (wallclock); take the host's, so that later calls
+        // reading them (console_write of that buffer) see the same memory on both sides.
+        w.model.writeMem(p.dom, wr.addr, host.readMem(p.dom, wr.addr, wr.bytes.length));
+        continue;
+      }
+      const hostBytes = host.readMem(p.dom, wr.addr, wr.bytes.length);
+      const modelBytes = w.model.readMem?.(p.dom, wr.addr, wr.bytes.length) ?? wr.bytes;
+      if (hostBytes.join() !== modelBytes.join()) {
+        fail(w, [`memory at ${wr.addr}: model [${modelBytes.join(' ')}], host [${hostBytes.join(' ')}]`]);
+      }
+    }
+  }
+}
+
+function runGuest(w: ModelWorld, host: HostUnderTest, p: GuestPlan): void {
+  for (const g of p.writes) {
+    w.model.writeMem(p.dom, w.model.sharedInfoAddr(p.dom) + g.off, g.bytes);
+    host.writeMem(p.dom, host.sharedInfoAddr(p.dom) + g.off, g.bytes);
+  }
+}
+
+function runTime(w: ModelWorld, host: HostUnderTest, p: TimePlan): void {
+  if (host.advanceTime === undefined) fail(w, ['harness: the host has no advanceTime; run with commands: { time: false }']);
+  w.model.advanceTime(p.now);
+  host.advanceTime(p.now);
+}
+
+function compareState(w: ModelWorld, host: HostUnderTest): void {
+  const broken = invariants(w.model.state);
+  if (broken.length > 0) fail(w, ['the MODEL broke its own invariants:', ...broken]);
+  const diff = diffObservations(observe(w.model.state), host.observe());
+  if (diff.length > 0) fail(w, ['observable state differs:', ...diff]);
+  checkWaits(w, host);
+}
+
+/**
+ * Every vCPU the harness made block: still blocked on both sides, or woken on both with the same
+ * result. A vCPU taken down or in a shut-down domain stops waiting without a result (the model's
+ * rule); it is no longer followed.
+ */
+function checkWaits(w: ModelWorld, host: HostUnderTest): void {
+  for (const [key, call] of w.waiting) {
+    const [dom, vcpu] = key.split('.').map(Number) as [number, number];
+    const d = w.model.state.domains.find((x) => x.id === dom);
+    if (d === undefined || d.status !== 'running' || d.vcpus[vcpu]?.up !== true) {
+      w.waiting.delete(key);
+      continue;
+    }
+    const inModel = w.model.isBlocked(dom, vcpu);
+    const onHost = host.isBlocked?.(dom, vcpu) === true;
+    if (inModel !== onHost) fail(w, [`vCPU ${key} (in ${call}): model ${inModel ? 'still blocked' : 'woke'}, host ${onHost ? 'still blocked' : 'woke'}`]);
+    if (inModel) continue;
+    const expected = w.model.wakeResult(dom, vcpu);
+    const got = host.wakeResult?.(dom, vcpu) ?? expected;
+    if (got !== expected) fail(w, [`vCPU ${key} woke from ${call}: result model ${showResult(expected)}, host ${showResult(got)}`]);
+    w.waiting.delete(key);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selectors and their resolution
+
+/** Picks a vCPU that can make a call: `d`-th running domain, `v`-th runnable vCPU of it. */
+interface CallerSel {
+  readonly d: number;
+  readonly v: number;
+}
+
+function resolveCaller(s: ModelState, sel: CallerSel): { dom: ModelDomain; vcpu: number } | null {
+  const runnable = (d: ModelDomain) => d.vcpus.flatMap((vc, i) => (vc.up && vc.blocked === null ? [i] : []));
+  const doms = s.domains.filter((d) => d.status === 'running' && runnable(d).length > 0);
+  const dom = doms[sel.d % Math.max(1, doms.length)];
+  if (dom === undefined) return null;
+  const vs = runnable(dom);
+  const vcpu = vs[sel.v % vs.length];
+  return vcpu === undefined ? null : { dom, vcpu };
+}
+
+/**
+ * A port: the k-th live (not closed) port of the domain, the k-th port one can send on
+ * (INTERDOMAIN or IPI), the k-th pending port, or a raw i32. An empty choice falls back to a live
+ * port, then to a small port number.
+ */
+type PortSel =
+  | { readonly kind: 'live' | 'sendable' | 'pending'; readonly k: number }
+  | { readonly kind: 'raw'; readonly port: number };
+
+function resolvePort(d: ModelDomain, sel: PortSel): number {
+  if (sel.kind === 'raw') return sel.port;
+  const pick = (ok: (port: number) => boolean): number | undefined => {
+    const xs: number[] = [];
+    for (let i = 0; i < d.ports.length; i++) if (ok(i)) xs.push(i);
+    return xs[sel.k % Math.max(1, xs.length)];
+  };
+  const live = (i: number) => d.ports[i]?.state !== 'closed';
+  const chosen =
+    sel.kind === 'sendable'
+      ? pick((i) => d.ports[i]?.state === 'interdomain' || d.ports[i]?.state === 'ipi')
+      : sel.kind === 'pending'
+        ? pick((i) => d.pending[i] === true)
+        : undefined;
+  return chosen ?? pick(live) ?? 1 + (sel.k % 4);
+}
+
+/** A port for a guest-side write: always in range. */
+function resolveGuestPort(d: ModelDomain, sel: PortSel): number {
+  const p = resolvePort(d, sel);
+  return ((p % NR_EVENT_CHANNELS) + NR_EVENT_CHANNELS) % NR_EVENT_CHANNELS;
+}
+
+/** A domain id argument: one of the domains, DOMID_SELF, or a raw value (mostly no domain). */
+type DomSel = { readonly kind: 'idx'; readonly k: number } | { readonly kind: 'self' } | { readonly kind: 'raw'; readonly id: number };
+
+function resolveDom(s: ModelState, sel: DomSel): number {
+  if (sel.kind === 'self') return DOMID_SELF;
+  if (sel.kind === 'raw') return sel.id;
+  return s.domains[sel.k % s.domains.length]?.id ?? 0;
+}
+
+/** Where an output pointer points. */
+type PtrSel = 'low' | 'edge' | 'past' | 'end' | 'wrap' | 'huge';
+
+/** Scratch area in low memory for the harness's pointer arguments. */
+const SCRATCH = 0x100;
+const POLL_AT = 0x400;
+const TIMEOUT_AT = 0x700;
+const BATCH_AT = 0x2000;
+const STATUS_LEN = 24;
+
+function resolvePtr(memSize: number, sel: PtrSel, len: number): number {
+  switch (sel) {
+    case 'low':
+      return SCRATCH;
+    case 'edge':
+      return memSize - len; // the last place it fits
+    case 'past':
+      return memSize - len + 1; // one byte too far
+    case 'end':
+      return memSize;
+    case 'wrap':
+      return 0xfffffff8 | 0; // + len wraps around 2^32
+    case 'huge':
+      return 0x80000000 | 0;
+  }
+}
+
+const callerArb: fc.Arbitrary<CallerSel> = fc.record({ d: fc.nat(), v: fc.nat() });
+
+const rawPortArb = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 10 }) },
+  { weight: 1, arbitrary: fc.constantFrom(NR_EVENT_CHANNELS - 1, NR_EVENT_CHANNELS, -1, 0x80000000 | 0) },
+);
+
+/** A port selector, weighted toward `favourite` (a kind that suits the command). */
+function portSelArb(favourite: 'live' | 'sendable' | 'pending' = 'live'): fc.Arbitrary<PortSel> {
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant(favourite), k: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('live' as const, 'sendable' as const, 'pending' as const), k: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('raw' as const), port: rawPortArb }) },
+  );
+}
+
+const domSelArb: fc.Arbitrary<DomSel> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('idx' as const), k: fc.nat() }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'self' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('raw' as const), id: fc.constantFrom(0, 7, DOMID_SELF + 1, 0xffff, -1) }),
+  },
+);
+
+const ptrSelArb: fc.Arbitrary<PtrSel> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant('low' as const) },
+  { weight: 1, arbitrary: fc.constantFrom<PtrSel>('edge', 'past', 'end', 'wrap', 'huge') },
+);
+
+/** A vCPU argument: usually valid (0 or 1 of 2), sometimes not. */
+const vcpuArgArb = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom(0, 1) },
+  { weight: 1, arbitrary: fc.constantFrom(2, 31, 32, -1) },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+const NAMES: Record<number, string> = Object.fromEntries(Object.entries(Hc).map(([k, v]) => [v, k]));
+
+/** A call plan from a resolved caller; the label shows the resolved arguments. */
+function callPlan(dom: number, vcpu: number, nr: number, args: number[], prepare: ModelWrite[] = [], note = ''): CallPlan {
+  const label = `${NAMES[nr] ?? `call ${nr}`}(${args.join(', ')}) from ${dom}.${vcpu}${note === '' ? '' : ` [${note}]`}`;
+  return { kind: 'call', label, dom, vcpu, nr, args, prepare };
+}
+
+/** `{caller d=0 v=1} [{"kind":"live","k":3}]`: the selectors of a command, compactly. */
+function showSelectors(caller: CallerSel, x: unknown): string {
+  return `{caller d=${caller.d} v=${caller.v}}${x === null ? '' : ` ${JSON.stringify(x)}`}`;
+}
+
+/** A command that makes call `nr` from a selected caller with arguments built by `args`. */
+function callCommand<T>(
+  name: string,
+  extra: fc.Arbitrary<T>,
+  build: (s: ModelState, caller: { dom: ModelDomain; vcpu: number }, x: T) => CallPlan | null,
+  mayBlock = false,
+): fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> {
+  return fc.tuple(callerArb, extra).map(
+    ([sel, x]) =>
+      new PlannedCommand(
+        name,
+        showSelectors(sel, x),
+        (s) => {
+          const c = resolveCaller(s, sel);
+          return c === null ? null : build(s, c, x);
+        },
+        mayBlock,
+      ),
+  );
+}
+
+/** A guest-side write by a running domain. */
+function guestCommand<T>(
+  name: string,
+  extra: fc.Arbitrary<T>,
+  build: (d: ModelDomain, vcpu: number, x: T) => GuestPlan,
+): fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> {
+  return fc.tuple(callerArb, extra).map(
+    ([sel, x]) =>
+      new PlannedCommand(name, showSelectors(sel, x), (s) => {
+        const c = resolveCaller(s, sel);
+        return c === null ? null : build(c.dom, c.vcpu, x);
+      }),
+  );
+}
+
+/** The byte of a bitmap (pending or mask) holding port `p`, with that bit set to `on`. */
+function bitmapByte(bits: readonly boolean[], p: number, on: boolean): Uint8Array {
+  const base = p & ~7;
+  let byte = 0;
+  for (let i = 0; i < 8; i++) if (bits[base + i] === true) byte |= 1 << i;
+  byte = on ? byte | (1 << (p & 7)) : byte & ~(1 << (p & 7));
+  return new Uint8Array([byte]);
+}
+
+const allocUnbound = callCommand('evtchn_alloc_unbound', domSelArb, (s, c, d) =>
+  callPlan(c.dom.id, c.vcpu, Hc.evtchn_alloc_unbound, [resolveDom(s, d)]),
+);
+
+/** bind_interdomain: mostly a port that really is offered to the caller, sometimes anything. */
+type BindSel =
+  | { readonly kind: 'match'; readonly k: number; readonly viaSelf: boolean }
+  | { readonly kind: 'other'; readonly dom: DomSel; readonly port: PortSel };
+
+const bindSelArb: fc.Arbitrary<BindSel> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('match' as const), k: fc.nat(), viaSelf: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('other' as const), dom: domSelArb, port: portSelArb() }) },
+);
+
+const bindInterdomain = callCommand('evtchn_bind_interdomain', bindSelArb, (s, c, sel) => {
+  if (sel.kind === 'match') {
+    const offers: { dom: number; port: number }[] = [];
+    for (const d of s.domains) {
+      d.ports.forEach((p, port) => {
+        if (p.state === 'unbound' && p.remoteDom === c.dom.id) offers.push({ dom: d.id, port });
+      });
+    }
+    const o = offers[sel.k % Math.max(1, offers.length)];
+    if (o !== undefined) {
+      const domArg = o.dom === c.dom.id && sel.viaSelf ? DOMID_SELF : o.dom;
+      return callPlan(c.dom.id, c.vcpu, Hc.evtchn_bind_interdomain, [domArg, o.port], [], 'offered');
+    }
+  }
+  const dom = sel.kind === 'other' ? resolveDom(s, sel.dom) : (s.domains[0]?.id ?? 0);
+  const target = s.domains.find((d) => d.id === (dom === DOMID_SELF ? c.dom.id : dom));
+  const port = target !== undefined ? resolvePort(target, sel.kind === 'other' ? sel.port : { kind: 'live', k: 0 }) : 1;
+  return callPlan(c.dom.id, c.vcpu, Hc.evtchn_bind_interdomain, [dom, port]);
+});
+
+const virqArb = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE) },
+  { weight: 1, arbitrary: fc.constantFrom(1, 3, 24, -1) },
+);
+
+const bindVirq = callCommand('evtchn_bind_virq', fc.tuple(virqArb, vcpuArgArb), (_s, c, [virq, v]) =>
+  callPlan(c.dom.id, c.vcpu, Hc.evtchn_bind_virq, [virq, v]),
+);
+
+const bindIpi = callCommand('evtchn_bind_ipi', vcpuArgArb, (_s, c, v) => callPlan(c.dom.id, c.vcpu, Hc.evtchn_bind_ipi, [v]));
+
+/** send / unmask / close on a selected port of the caller. */
+function portCall(nr: number, favourite: 'live' | 'sendable' | 'pending'): fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> {
+  return callCommand(NAMES[nr] ?? `${nr}`, portSelArb(favourite), (_s, c, p) => callPlan(c.dom.id, c.vcpu, nr, [resolvePort(c.dom, p)]));
+}
+
+const status = callCommand('evtchn_status', fc.tuple(portSelArb(), ptrSelArb), (_s, c, [p, ptr]) =>
+  callPlan(c.dom.id, c.vcpu, Hc.evtchn_status, [resolvePort(c.dom, p), resolvePtr(c.dom.memSize, ptr, STATUS_LEN)]),
+);
+
+/**
+ * sched_block: with `mayBlock`, also when nothing is pending (the host must block the vCPU and
+ * later wake it); otherwise only when it returns at once.
+ */
+const schedBlock = (mayBlock: boolean) => callCommand('sched_block', fc.constant(null), (_s, c) => callPlan(c.dom.id, c.vcpu, Hc.sched_block, []), mayBlock);
+
+/**
+ * sched_poll on 1..3 ports (or a bad count), without a timeout, with a deadline already reached
+ * (ETIMEDOUT unless a port is pending), a deadline a little ahead (a "time passes" ends it with
+ * ETIMEDOUT), a deadline value of 0 ("no timeout") or a bad timeout pointer. It may block when
+ * the host reports blocked vCPUs ({@link HostUnderTest.isBlocked}).
+ */
+const schedPoll = (mayBlock: boolean) => callCommand(
+  'sched_poll',
+  fc.tuple(
+    fc.array(portSelArb('pending'), { minLength: 1, maxLength: 3 }),
+    fc.constantFrom<'ok' | 'zero' | 'big'>('ok', 'ok', 'ok', 'zero', 'big'),
+    fc.constantFrom<'none' | 'reached' | 'ahead' | 'zero' | 'bad'>('none', 'none', 'reached', 'ahead', 'ahead', 'zero', 'bad'),
+    fc.integer({ min: 1, max: 5000 }),
+  ),
+  (s, c, [sels, count, timeout, k]) => {
+    const ports = sels.map((p) => resolvePort(c.dom, p));
+    const n = count === 'ok' ? ports.length : count === 'zero' ? 0 : 129;
+    const prepare: ModelWrite[] = [{ addr: POLL_AT, bytes: u32Bytes(...ports) }];
+    let t = 0;
+    if (timeout === 'reached' || timeout === 'ahead' || timeout === 'zero') {
+      t = TIMEOUT_AT;
+      const deadline = timeout === 'zero' ? 0 : timeout === 'ahead' ? s.now + k : Math.max(1, s.now);
+      prepare.push({ addr: TIMEOUT_AT, bytes: u64Bytes(deadline) });
+    } else if (timeout === 'bad') t = c.dom.memSize - 4;
+    return callPlan(c.dom.id, c.vcpu, Hc.sched_poll, [POLL_AT, n, t], prepare, `ports ${ports.join(',')}, timeout ${timeout}`);
+  },
+  mayBlock,
+);
+
+const shutdown = callCommand(
+  'sched_shutdown',
+  fc.tuple(fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_CRASH, 2), fc.integer({ min: -3, max: 3 })),
+  (_s, c, [reason, code]) => callPlan(c.dom.id, c.vcpu, Hc.sched_shutdown, [reason, code]),
+);
+
+const vcpuUp = callCommand(
+  'vcpu_up',
+  fc.tuple(fc.oneof({ weight: 5, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constantFrom(0, 2) }), fc.constantFrom(0x4000, 0x4000, 0x4000, 0x4008, 0)),
+  (_s, c, [v, stack]) => callPlan(c.dom.id, c.vcpu, Hc.vcpu_up, [v, 0, stack, 0]),
+);
+
+const vcpuDown = callCommand('vcpu_down', fc.constantFrom(1, 1, 0, 2), (_s, c, v) => callPlan(c.dom.id, c.vcpu, Hc.vcpu_down, [v]));
+
+/** Little-endian u64 bytes (exact below 2^53; `'max'` is 2^64 - 1). */
+function u64Bytes(v: number | 'max'): Uint8Array {
+  const out = new Uint8Array(8);
+  if (v === 'max') return out.fill(0xff);
+  new DataView(out.buffer).setBigUint64(0, BigInt(v), true);
+  return out;
+}
+
+/** Pointer selectors that land inside memory, so the harness can place the argument there. */
+function placeable(sel: PtrSel): boolean {
+  return sel === 'low' || sel === 'edge';
+}
+
+/** A u64 deadline relative to the model's current time. */
+type DeadlineSel = 'cancel' | 'now' | 'soon' | 'later' | 'far' | 'max';
+
+const deadlineSelArb = fc.tuple(
+  fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom<DeadlineSel>('soon', 'later') },
+    { weight: 2, arbitrary: fc.constantFrom<DeadlineSel>('cancel', 'now') },
+    { weight: 1, arbitrary: fc.constantFrom<DeadlineSel>('far', 'max') },
+  ),
+  fc.integer({ min: 1, max: 20_000 }),
+);
+
+function resolveDeadline(now: number, [sel, k]: [DeadlineSel, number]): number | 'max' {
+  switch (sel) {
+    case 'cancel':
+      return 0;
+    case 'now':
+      return now; // already reached: fires during the call (or cancels, at time 0)
+    case 'soon':
+      return now + k;
+    case 'later':
+      return now + 1_000_000 + k;
+    case 'far':
+      return now + 2 ** 40;
+    case 'max':
+      return 'max';
+  }
+}
+
+const setTimer = callCommand('set_timer', fc.tuple(deadlineSelArb, ptrSelArb), (s, c, [dl, ptr]) => {
+  const at = resolvePtr(c.dom.memSize, ptr, 8);
+  const deadline = resolveDeadline(s.now, dl);
+  const prepare = placeable(ptr) ? [{ addr: at, bytes: u64Bytes(deadline) }] : [];
+  return callPlan(c.dom.id, c.vcpu, Hc.set_timer, [at], prepare, `deadline ${deadline === 'max' ? '2^64-1' : deadline}, now ${s.now}`);
+});
+
+const consoleLenArb = fc.oneof(
+  { weight: 8, arbitrary: fc.constant('bytes' as const) },
+  { weight: 1, arbitrary: fc.constantFrom(0, CONSOLE_IO_MAX, CONSOLE_IO_MAX + 1, -1) },
+);
+
+const consoleWrite = callCommand(
+  'console_write',
+  fc.record({ ptr: ptrSelArb, bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }), len: consoleLenArb }),
+  (_s, c, x) => {
+    const len = x.len === 'bytes' ? x.bytes.length : x.len;
+    const at = resolvePtr(c.dom.memSize, x.ptr, Math.min(len >>> 0, CONSOLE_IO_MAX));
+    const prepare = placeable(x.ptr) && x.bytes.length <= c.dom.memSize - at ? [{ addr: at, bytes: x.bytes }] : [];
+    return callPlan(c.dom.id, c.vcpu, Hc.console_write, [at, len], prepare);
+  },
+);
+
+const consoleRead = callCommand(
+  'console_read',
+  fc.tuple(ptrSelArb, fc.constantFrom(0, 16, CONSOLE_IO_MAX, CONSOLE_IO_MAX + 1, -1)),
+  (_s, c, [ptr, len]) => callPlan(c.dom.id, c.vcpu, Hc.console_read, [resolvePtr(c.dom.memSize, ptr, Math.min(len >>> 0, CONSOLE_IO_MAX)), len]),
+);
+
+const wallclockCmd = callCommand('wallclock', ptrSelArb, (_s, c, ptr) =>
+  callPlan(c.dom.id, c.vcpu, Hc.wallclock, [resolvePtr(c.dom.memSize, ptr, WALLCLOCK_SIZE)]),
+);
+
+/** Time passes: to the next armed timer or poll deadline, a little, or a lot. */
+const timePasses = (): fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> =>
+  fc.tuple(fc.constantFrom<'next' | 'small' | 'big'>('next', 'next', 'small', 'big'), fc.integer({ min: 1, max: 5000 }))
+  .map(
+    ([kind, k]) =>
+      new PlannedCommand('time passes', ` {${kind} ${k}}`, (s) => {
+        let next = Infinity;
+        for (const d of s.domains) {
+          for (const v of d.vcpus) {
+            if (v.timer !== 0 && v.timer > s.now && v.timer < next) next = v.timer;
+            const b = v.blocked;
+            if (b?.kind === 'poll' && b.deadline !== 0 && b.deadline > s.now && b.deadline < next) next = b.deadline;
+          }
+        }
+        const now = kind === 'next' && next !== Infinity ? next : kind === 'big' ? s.now + 10_000_000 : s.now + k;
+        return { kind: 'time', label: `time passes: ${s.now} -> ${now} ns`, now };
+      }),
+  );
+
+const misc = callCommand(
+  'misc',
+  fc.oneof(
+    fc.constant({ nr: Hc.version, args: [] as number[] }),
+    fc.constant({ nr: Hc.sched_yield, args: [] as number[] }),
+    fc
+      .oneof(fc.integer({ min: 0, max: 24 }), fc.constantFrom(0x10000, 0x10001, 0x10002, 0x10003))
+      .map((id) => ({ nr: Hc.probe, args: [id] })),
+    vcpuArgArb.map((v) => ({ nr: Hc.vcpu_is_up, args: [v] })),
+  ),
+  (_s, c, x) => callPlan(c.dom.id, c.vcpu, x.nr, x.args),
+);
+
+/** A multicall batch of 1..3 event-channel entries, written at BATCH_AT. */
+const multicallCmd = callCommand(
+  'multicall',
+  fc.array(fc.tuple(fc.constantFrom(Hc.evtchn_send, Hc.evtchn_unmask, Hc.evtchn_close, Hc.evtchn_bind_ipi, Hc.evtchn_status, Hc.sched_block), portSelArb('sendable')), {
+    minLength: 1,
+    maxLength: 3,
+  }),
+  (_s, c, entries) => {
+    const bytes = new Uint8Array(entries.length * MULTICALL_ENTRY_SIZE);
+    const shown: string[] = [];
+    entries.forEach(([op, sel], i) => {
+      const port = resolvePort(c.dom, sel);
+      const args = op === Hc.evtchn_bind_ipi ? [port & 1] : op === Hc.evtchn_status ? [port, SCRATCH] : op === Hc.sched_block ? [] : [port];
+      shown.push(`${NAMES[op]}(${args.join(', ')})`);
+      const at = i * MULTICALL_ENTRY_SIZE;
+      bytes.set(u32Bytes(op), at + MULTICALL_ENTRY_OFF.op);
+      // A stale value in the result field: the host must overwrite it.
+      bytes.set(u32Bytes(0xdead), at + MULTICALL_ENTRY_OFF.result);
+      bytes.set(u32Bytes(...[0, 1, 2, 3, 4].map((k) => args[k] ?? 0)), at + MULTICALL_ENTRY_OFF.args);
+    });
+    return callPlan(c.dom.id, c.vcpu, Hc.multicall, [BATCH_AT, entries.length], [{ addr: BATCH_AT, bytes }], shown.join('; '));
+  },
+);
+
+const guestMask = guestCommand('guest: set/clear mask bit', fc.tuple(portSelArb(), fc.boolean()), (d, _v, [sel, on]) => {
+  const p = resolveGuestPort(d, sel);
+  return {
+    kind: 'guest',
+    label: `guest ${d.id}: ${on ? 'mask' : 'clear mask of'} port ${p}`,
+    dom: d.id,
+    writes: [{ off: SHARED_INFO_OFF.evtchn_mask + (p >> 3), bytes: bitmapByte(d.mask, p, on) }],
+  };
+});
+
+const guestClearPending = guestCommand('guest: clear pending bit', portSelArb('pending'), (d, _v, sel) => {
+  const p = resolveGuestPort(d, sel);
+  return {
+    kind: 'guest',
+    label: `guest ${d.id}: clear pending of port ${p}`,
+    dom: d.id,
+    writes: [{ off: SHARED_INFO_OFF.evtchn_pending + (p >> 3), bytes: bitmapByte(d.pending, p, false) }],
+  };
+});
+
+/**
+ * What an upcall handler does: clear upcall_pending, then take pending_sel (exchange with 0).
+ * `part` also lets the two steps happen alone, as they do when an event arrives between them.
+ */
+const guestAckUpcall = guestCommand('guest: ack upcall', fc.constantFrom('both' as const, 'both' as const, 'upcall' as const, 'sel' as const), (d, v, part) => {
+  const base = SHARED_INFO_OFF.vcpu_info + v * VCPU_INFO_SIZE;
+  const clearUpcall = { off: base + VCPU_INFO_OFF.evtchn_upcall_pending, bytes: new Uint8Array([0]) };
+  const clearSel = { off: base + VCPU_INFO_OFF.evtchn_pending_sel, bytes: new Uint8Array(4) };
+  const writes = part === 'both' ? [clearUpcall, clearSel] : part === 'upcall' ? [clearUpcall] : [clearSel];
+  const what = part === 'both' ? 'upcall_pending and pending_sel' : part === 'upcall' ? 'upcall_pending only' : 'pending_sel only';
+  return { kind: 'guest', label: `guest ${d.id}.${v}: clear ${what}`, dom: d.id, writes };
+});
+
+const guestUpcallMask = guestCommand('guest: set/clear upcall_mask', fc.boolean(), (d, v, on) => ({
+  kind: 'guest',
+  label: `guest ${d.id}.${v}: upcall_mask = ${on ? 1 : 0}`,
+  dom: d.id,
+  writes: [{ off: SHARED_INFO_OFF.vcpu_info + v * VCPU_INFO_SIZE + VCPU_INFO_OFF.evtchn_upcall_mask, bytes: new Uint8Array([on ? 1 : 0]) }],
+}));
+
+/**
+ * Random command sequences over all 22 calls of the ABI across the domains: event channels
+ * (alloc_unbound, bind_interdomain — mostly on a port really offered to the caller —, bind_virq,
+ * bind_ipi, send, unmask, close, status, sometimes with a bad pointer), guest-side writes of mask,
+ * pending, upcall_pending, pending_sel and upcall_mask, sched_block and sched_poll when they return
+ * at once, set_timer, version, probe, sched_yield, vcpu_is_up, and optionally console_write /
+ * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown and multicall batches.
+ */
+export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterable<fc.Command<ModelWorld, HostUnderTest>>> {
+  type W = { weight: number; arbitrary: fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> };
+  const weighted: W[] = [
+    { weight: 4, arbitrary: allocUnbound },
+    { weight: 4, arbitrary: bindInterdomain },
+    { weight: 2, arbitrary: bindVirq },
+    { weight: 2, arbitrary: bindIpi },
+    { weight: 5, arbitrary: portCall(Hc.evtchn_send, 'sendable') },
+    { weight: 2, arbitrary: portCall(Hc.evtchn_unmask, 'pending') },
+    { weight: 2, arbitrary: portCall(Hc.evtchn_close, 'live') },
+    { weight: 2, arbitrary: status },
+    { weight: 2, arbitrary: guestMask },
+    { weight: 2, arbitrary: guestClearPending },
+    { weight: 2, arbitrary: guestAckUpcall },
+    { weight: 1, arbitrary: guestUpcallMask },
+    // Mostly the variants that only run when they return at once (the ones that may block come
+    // below): a blocked vCPU makes no calls until something wakes it.
+    { weight: 2, arbitrary: schedBlock(false) },
+    { weight: 2, arbitrary: schedPoll(false) },
+    { weight: 1, arbitrary: misc },
+    { weight: 2, arbitrary: setTimer },
+  ];
+  if (cfg.blocking !== false) weighted.push({ weight: 1, arbitrary: schedBlock(true) }, { weight: 1, arbitrary: schedPoll(true) });
+  if (cfg.console !== false) weighted.push({ weight: 1, arbitrary: consoleWrite }, { weight: 1, arbitrary: consoleRead }, { weight: 1, arbitrary: wallclockCmd });
+  if (cfg.time !== false) weighted.push({ weight: 2, arbitrary: timePasses() });
+  if (cfg.vcpuHotplug !== false) weighted.push({ weight: 1, arbitrary: vcpuUp }, { weight: 1, arbitrary: vcpuDown });
+  if (cfg.shutdown !== false) weighted.push({ weight: 1, arbitrary: shutdown });
+  if (cfg.multicall !== false) weighted.push({ weight: 1, arbitrary: multicallCmd });
+  // size 'max': sequences up to maxCommands long; the default ('small') gives a handful of
+  // commands, too few to build up channels worth testing.
+  return fc.commands([fc.oneof(...weighted)], {
+    maxCommands: cfg.maxCommands ?? 60,
+    size: 'max',
+    ...(cfg.replayPath !== undefined ? { replayPath: cfg.replayPath } : {}),
+  });
+}
+
