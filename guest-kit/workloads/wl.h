@@ -82,6 +82,13 @@ int wl_net_wait(uint32_t timeout_ms);
 /* ---- time ---- */
 /** Milliseconds since boot (virtual time; coarse on the legacy backend: its tick). */
 uint64_t wl_ms(void);
+/**
+ * Nanoseconds of virtual time since the clock started, as finely as the machine can tell: the
+ * paravirtual backend reads the time record in shared memory (no exit); the legacy one counts
+ * PIT periods and latches the PIT counter (three port exits: a PC without a TSC has no other
+ * clock). Never goes backwards.
+ */
+uint64_t wl_now_ns(void);
 /** Starts a periodic tick at `hz`. @return 0 or <0. */
 int wl_tick_start(uint32_t hz);
 /** Sleeps until the next tick; returns the ticks since wl_tick_start. */

@@ -100,6 +100,13 @@ uint64_t wl_ms(void)
     return pit_base_ms + pit_ticks() * 1000u / pit_hz;
 }
 
+uint64_t wl_now_ns(void)
+{
+    if (pit_hz == 0)
+        clock_start(CLOCK_HZ);
+    return pit_base_ms * 1000000u + pit_clocks() * 1000000000u / PIT_INPUT_HZ;
+}
+
 int wl_tick_start(uint32_t hz)
 {
     if (hz == 0)

@@ -1,7 +1,7 @@
 /*
  * Workload backend over the paravirtual kit (wl.h): console_write hypercall, virtio-blk
  * (blocking calls), virtio-net (zero-copy pv_net_tx_get/put, pv_net_rx_burst, pv_net_rx_wait),
- * the one-shot timer (pv_sleep_until) for ticks, pv_time_ns for time.
+ * sched_poll with a deadline for ticks (one exit each: the poll is the sleep), pv_time_ns for time.
  */
 #include <pvisor/pvisor.h>
 #include <pvisor/virtio_blk.h>
@@ -124,6 +124,8 @@ int wl_net_wait(uint32_t timeout_ms)
 
 uint64_t wl_ms(void) { return pv_time_ns() / PV_NS_PER_MS; }
 
+uint64_t wl_now_ns(void) { return pv_time_ns(); }
+
 int wl_tick_start(uint32_t hz)
 {
     if (hz == 0)
@@ -136,8 +138,16 @@ int wl_tick_start(uint32_t hz)
 
 uint64_t wl_tick_wait(void)
 {
-    /* A periodic timer from the one-shot one: re-armed at absolute deadlines, so no drift. */
-    pv_sleep_until(tick_next_ns);
+    /* A tickless kernel's periodic wake-up: one sched_poll whose deadline is the next tick (on
+     * the VIRQ_TIMER port, which nothing arms, so only the deadline ends it) — one exit per tick,
+     * no timer to re-arm and no upcall. Absolute deadlines, so no drift. */
+    uint32_t port = pv_timer_port();
+    while (pv_time_ns() < tick_next_ns) {
+        if (pv_sched_poll(&port, 1, &tick_next_ns) < 0 && pv_time_ns() < tick_next_ns) {
+            pv_sleep_until(tick_next_ns); /* no poll (no port): the one-shot timer instead */
+            break;
+        }
+    }
     tick_next_ns += tick_period_ns;
     return ++ticks;
 }

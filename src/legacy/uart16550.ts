@@ -24,8 +24,9 @@
  * (FCR bit 3, RXRDY/TXRDY pins) is stored only.
  *
  * HOST SIDE: transmitted bytes go to the `sink` callback; {@link Uart16550.pushInput} queues host
- * input, which enters the receive FIFO as room frees (as if the far end honoured flow control,
- * so host input is never lost); {@link Uart16550.receiveByte} puts one character on the wire
+ * input, which enters the receive FIFO as room frees and only while the guest asserts RTS (MCR
+ * bit 1) outside loopback: the far end honours RTS/CTS flow control, so host input is never lost,
+ * not even input queued before the guest's driver has set the UART up and cleared its FIFO; {@link Uart16550.receiveByte} puts one character on the wire
  * now and can overrun.
  * @module
  */
@@ -242,6 +243,8 @@ export class Uart16550 implements PortDevice {
   }
 
   private refill(): void {
+    // RTS/CTS flow control: the far end sends only while the guest asserts RTS, never in loopback.
+    if ((this.mcr & MCR_RTS) === 0 || this.loopback) return;
     while (this.backlogHead < this.backlog.length && this.rx.length < this.rxCapacity) {
       this.arrive(this.backlog[this.backlogHead++]!);
     }
@@ -381,6 +384,7 @@ export class Uart16550 implements PortDevice {
         const wasLoop = this.loopback;
         this.mcr = v & 0x1f;
         if (wasLoop !== this.loopback || this.loopback) this.trackMsr(this.msrInputs());
+        this.refill(); // RTS raised (or loopback left): held host input may flow now
         return;
       }
       case 7:

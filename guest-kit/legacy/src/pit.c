@@ -10,8 +10,11 @@
 #define CW_LSB_MSB 0x30u
 #define CW_MODE0 0x00u
 #define CW_MODE2 0x04u
+#define CW_LATCH0 0x00u /* counter 0, RW = 00: counter latch command */
 
 static volatile uint64_t ticks;
+static uint32_t divisor;
+static uint64_t last_clocks;
 
 static void on_tick(uint32_t irq, void *ctx)
 {
@@ -31,6 +34,8 @@ uint32_t pit_start_periodic(uint32_t hz)
         div = 65536;
     uint32_t f = irq_save();
     ticks = 0;
+    divisor = div;
+    last_clocks = 0;
     outb(PIT_CMD, CW_COUNTER0 | CW_LSB_MSB | CW_MODE2);
     outb(PIT_CH0, (uint8_t)div);        /* 65536 is written as 0 */
     outb(PIT_CH0, (uint8_t)(div >> 8));
@@ -56,6 +61,25 @@ uint64_t pit_ticks(void)
     uint64_t t = ticks;
     irq_restore(f);
     return t;
+}
+
+uint64_t pit_clocks(void)
+{
+    uint32_t f = irq_save();
+    outb(PIT_CMD, CW_LATCH0);
+    uint32_t lo = inb(PIT_CH0);
+    uint32_t hi = inb(PIT_CH0);
+    uint32_t count = lo | (hi << 8);
+    if (count == 0 || count > divisor)
+        count = divisor; /* 0 reads as 65536; a count above the divisor is a reload in flight */
+    uint64_t c = ticks * divisor + (divisor - count);
+    /* The counter reloads at the end of a period before IRQ 0 is serviced: until then the
+     * sum above looks a period early. Keep time monotonic, as kernels of the PIT era did. */
+    if (c < last_clocks)
+        c = last_clocks;
+    last_clocks = c;
+    irq_restore(f);
+    return c;
 }
 
 void pit_wait_until(uint64_t t)

@@ -3,8 +3,11 @@
  *
  * Command line: seconds=<n> (default 10), hz=<n> (default 100).
  *
- * Output: "idle: <seconds * hz> ticks at <hz> Hz (<seconds> s)". Exit 0; 2 when the timer cannot
- * be started.
+ * At every tick it reads the clock, as a kernel's tick handler updates the time of day, and
+ * checks that time never goes backwards and that no tick comes early (by half a period or more).
+ *
+ * Output: "idle: <seconds * hz> ticks at <hz> Hz (<seconds> s)". Exit 0; 1 when a check fails
+ * (with a line saying which); 2 when the timer cannot be started.
  */
 #include "../wl.h"
 
@@ -17,8 +20,17 @@ int wl_main(void)
         return 2;
     }
     uint64_t want = (uint64_t)seconds * hz, ticks = 0;
-    while (ticks < want)
+    uint64_t period = 1000000000u / hz, start = wl_now_ns(), last = start;
+    while (ticks < want) {
         ticks = wl_tick_wait();
+        uint64_t now = wl_now_ns();
+        if (now < last || now - start + period / 2 < ticks * period) {
+            wl_printf("idle: tick %llu at %llu ns after the start: the clock went back or the tick came early\n",
+                      (unsigned long long)ticks, (unsigned long long)(now - start));
+            return 1;
+        }
+        last = now;
+    }
     wl_tick_stop();
     wl_printf("idle: %llu ticks at %u Hz (%u s)\n", (unsigned long long)ticks, (unsigned)hz, (unsigned)seconds);
     return 0;

@@ -25,6 +25,13 @@ uint32_t pit_start_periodic(uint32_t hz);
 void pit_stop(void);
 /** Ticks counted since pit_start_periodic. */
 uint64_t pit_ticks(void);
+/**
+ * PIT input clocks since pit_start_periodic, to the clock (838 ns): ticks x divisor plus what
+ * counter 0 has counted down in the current period, read with a counter-latch command and two
+ * data reads (three port exits: without a TSC, the PIT is this PC's only fine clock). Never goes
+ * backwards, even when a period ended and its IRQ is not serviced yet.
+ */
+uint64_t pit_clocks(void);
 /** Sleeps (sti; hlt) until the tick count reaches `t`. */
 void pit_wait_until(uint64_t t);
 
