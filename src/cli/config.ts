@@ -50,11 +50,11 @@ export const DEFAULT_MEMORY = '16M';
 
 /** A domain to create, with the devices to plug into it. */
 export interface DomainPlan extends DomainConfig {
-  /** Raw disk images, attached as virtio-blk devices `disk0`, `disk1`, … in this order. */
+  /** Raw disk images, attached as virtio-blk devices `disk0`, `disk1`, … in this order (an unmodified guest: one, its ATA disk). */
   disks?: DiskPlan[];
-  /** virtio-net NICs `net0`, `net1`, … in this order, each plugged into its switch. */
+  /** virtio-net NICs `net0`, `net1`, … in this order, each plugged into its switch (an unmodified guest: one, its NE2000). */
   nets?: NetPlan[];
-  /** A virtio-console `console0`. */
+  /** A virtio-console `console0` (an unmodified guest: its COM1). */
   console?: ConsolePlan;
 }
 

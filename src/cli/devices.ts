@@ -104,6 +104,38 @@ export function netName(index: number): string {
 /** The manifest name of a domain's console. */
 export const CONSOLE_NAME = 'console0';
 
+/** An unmodified guest's NIC as messages and its switch port name it: the NE2000 at 0x300, IRQ 10. */
+export const LEGACY_NIC_NAME = 'ne0';
+
+/**
+ * What is wrong with the devices asked for an unmodified guest (one that imports nothing from
+ * `pv`): its emulated PC has one ATA disk (primary master) and one NE2000, so the first disk and
+ * the first NIC are all it can take. Each problem names the flag or config field and the fix.
+ * @param name - the domain's name.
+ * @param disks - its disks as planned (`--disk` or `disks`).
+ * @param nets - its NICs as planned (`--net` or `net`).
+ */
+export function legacyDeviceProblems(name: string, disks: readonly DiskPlan[], nets: readonly NetPlan[]): string[] {
+  const problems: string[] = [];
+  const why = `domain ${name} is an unmodified guest (it imports nothing from pv), and its PC has`;
+  const first = disks[0];
+  if (first !== undefined && disks.length > 1) {
+    const fix = first.from === 'flag' ? 'give it one --disk' : 'list one disk';
+    problems.push(`${fieldOf(first.origin)}: ${why} one ATA disk (primary master); ${fix}, not ${disks.length}`);
+  }
+  const nic = nets[0];
+  if (nic !== undefined && nets.length > 1) {
+    const fix = nic.origin.startsWith('--') ? 'give it one --net' : 'list one switch';
+    problems.push(`${fieldOf(nic.origin)}: ${why} one NE2000 NIC (0x300, IRQ 10); ${fix}, not ${nets.length}`);
+  }
+  return problems;
+}
+
+/** The flag or config field of a device's origin: `--disk a.img` → `--disk`, `f.json: domains[0].disks[1]` → `f.json: domains[0].disks`. */
+function fieldOf(origin: string): string {
+  return origin.startsWith('--') ? (origin.split(' ')[0] as string) : origin.replace(/\[\d+\]$/, '');
+}
+
 /**
  * Checks a switch name: 1 to 32 letters, digits, `.`, `_` or `-`, starting with a letter or digit.
  * @returns what is wrong, or undefined.

@@ -11,17 +11,17 @@ import type { Socket } from 'node:net';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { MAX_DEVICES } from '../abi/index.ts';
 import { UsageError } from './args.ts';
-import type { ExternalInput, System } from '../control/system.ts';
+import type { ExternalInput, LegacyDevices, System } from '../control/system.ts';
 import type { SystemOptions, TraceRecord } from '../control/types.ts';
 import type { Domain } from '../hv/index.ts';
-import type { VirtioConsole } from '../virtio/console.ts';
+import type { LegacyPlatform } from '../legacy/platform.ts';
 import type { VirtioBackend } from '../virtio/device.ts';
 import type { DiskImage } from '../virtio/disk-image.ts';
 import type { VirtioMmioDevice } from '../virtio/mmio.ts';
 import type { PcapWriter } from '../virtio/pcap.ts';
 import type { VirtualSwitch } from '../virtio/switch.ts';
 import type { CliIo } from './cli.ts';
-import { CONSOLE_NAME, createHint, diskName, netName } from './devices.ts';
+import { CONSOLE_NAME, createHint, diskName, LEGACY_NIC_NAME, legacyDeviceProblems, netName, type DiskPlan, type NetPlan } from './devices.ts';
 import type { RunPlan } from './plan.ts';
 import { formatTrace, summarizeRun } from './report.ts';
 
@@ -90,8 +90,10 @@ export interface BuiltSystem {
   system: System;
   /** The domains, in plan order. */
   domains: Domain[];
-  /** The devices attached to each domain, in plan order (the same order as the manifest). */
+  /** The devices attached to each domain, in plan order (the same order as the manifest); none for an unmodified guest. */
   devices: VirtioMmioDevice[][];
+  /** Each domain's emulated PC, in plan order: set for unmodified guests (its ATA disk and NE2000 carry their statistics), undefined for paravirtual ones. */
+  legacy: (LegacyPlatform | undefined)[];
   /** The virtual switches, by name, in order of first use. */
   switches: Map<string, VirtualSwitch>;
   /**
@@ -118,10 +120,14 @@ export interface BuildOptions {
  * `System.attachDevice` in this order — `--disk` (virtio-blk `diskN` on a raw image file,
  * created sparse when asked), `--net` (virtio-net `netN` plugged into its switch; switches are
  * created on first use and shared by all domains), `--console` (virtio-console `console0`) —
- * and the `--pcap` capture on every switch. Nothing runs. On failure, whatever was opened is
- * closed again.
- * @throws {@link UsageError} for a guest image that cannot boot, or a disk, console or capture
- *   file that cannot be opened.
+ * and the `--pcap` capture on every switch. An unmodified guest (full virtualization) gets the
+ * same image and switch objects as legacy devices instead, with `System.plugLegacy`: its one
+ * disk as the ATA primary master (`ata0`), its one NIC as the NE2000 at 0x300, IRQ 10 (`ne0`,
+ * switch port `NAME.ne0`), and the console as its COM1 16550A (stdio: the domain console, as
+ * without `--console`; a file; or a socket whose input enters the receive FIFO). Nothing runs.
+ * On failure, whatever was opened is closed again.
+ * @throws {@link UsageError} for a guest image that cannot boot, more than one disk or NIC for
+ *   an unmodified guest, or a disk, console or capture file that cannot be opened.
  */
 export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promise<BuiltSystem> {
   const [{ System }, { GuestImageError }, disk, blk, mmio, net, sw, con, pcapMod] = await Promise.all([
@@ -149,6 +155,10 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
       throw new UsageError([`domain ${d.name}${image} cannot boot:`, ...err.problems.map((p: string) => `  ${p}`)]);
     }
   }
+  // Unmodified guests are known once their images are inspected; refuse what their PC cannot
+  // take before any device is opened.
+  const fv = plan.domains.flatMap((d, i) => (domains[i]?.legacy !== undefined ? legacyDeviceProblems(d.name, d.disks ?? [], d.nets ?? []) : []));
+  if (fv.length > 0) throw new UsageError(fv);
   const log = (line: string): void => system.hv.log(line);
 
   const closers: (() => void)[] = [];
@@ -163,6 +173,7 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
   };
   const waits: (() => Promise<void>)[] = [];
   const devices: VirtioMmioDevice[][] = [];
+  const legacy: (LegacyPlatform | undefined)[] = [];
   const switches = new Map<string, VirtualSwitch>();
   try {
     let capture: PcapWriter | undefined;
@@ -185,11 +196,66 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
       return s;
     };
     const macUsers = new Map<string, string>();
+    /** Opens (or creates) a disk image; the same backend for virtio-blk and ATA. */
+    const openDisk = (dk: DiskPlan): DiskImage => {
+      let image: DiskImage;
+      try {
+        image = disk.RawFileDiskImage.open(dk.path, {
+          readOnly: dk.readOnly,
+          ...(dk.createSize !== undefined ? { createSize: dk.createSize } : {}),
+        });
+      } catch (err) {
+        throw new UsageError(`${dk.origin}: cannot open: ${(err as Error).message}`);
+      }
+      closers.push(() => image.close());
+      return image;
+    };
+    /** The NIC's MAC (default: the deterministic one of the domain's `n`th NIC), refused if its switch has it already. */
+    const claimMac = (domain: Domain, nic: NetPlan, n: number, device: string): string => {
+      const mac = nic.mac ?? sw.formatMac(sw.localMac(domain.id, n));
+      const key = `${nic.switch} ${mac}`;
+      const earlier = macUsers.get(key);
+      if (earlier !== undefined) {
+        throw new UsageError(`${nic.origin}: MAC ${mac} is already used on switch ${nic.switch} by ${earlier}; give each NIC its own mac=`);
+      }
+      macUsers.set(key, `domain ${domain.name} (${device})`);
+      return mac;
+    };
 
     for (const [i, d] of plan.domains.entries()) {
       const domain = domains[i] as Domain;
       const attached: VirtioMmioDevice[] = [];
       const devLog = (line: string): void => log(`domain ${domain.name}: ${line}`);
+      if (domain.legacy !== undefined) {
+        // Full virtualization: the first (only) disk and NIC become the PC's ATA disk and NE2000.
+        const dev: LegacyDevices = {};
+        const dk = d.disks?.[0];
+        if (dk !== undefined) dev.disk = openDisk(dk);
+        const nic = d.nets?.[0];
+        if (nic !== undefined) {
+          const mac = claimMac(domain, nic, 0, LEGACY_NIC_NAME);
+          dev.nic = { sw: switchFor(nic.switch), mac: sw.parseMac(mac), port: LEGACY_NIC_NAME };
+        }
+        // COM1 is the console: its output goes to the domain console unless a file or socket takes it.
+        let pc: LegacyPlatform | undefined;
+        const c = d.console;
+        if (c?.kind === 'file') {
+          dev.console = fileConsole(c.path, c.origin, con.fileSink, closers);
+        } else if (c?.kind === 'socket') {
+          let toClients: (bytes: Uint8Array) => void = () => {};
+          const end: ConsoleEnd = { input: (bytes) => pc?.uart.pushInput(bytes), setSink: (f) => (toClients = f) };
+          const server = await socketConsole(c.path, c.origin, end, (line) => devLog(`com1: ${line}`));
+          closers.push(() => server.close());
+          waits.push(() => server.waitForClient());
+          system.addExternalInput(server);
+          dev.console = (bytes) => toClients(bytes);
+        }
+        pc = system.plugLegacy(domain, dev);
+        if (c?.input !== undefined) pc.uart.pushInput(c.input);
+        devices.push(attached);
+        legacy.push(pc);
+        continue;
+      }
       const attach = (name: string, backend: VirtioBackend): VirtioMmioDevice => {
         const dev = new mmio.VirtioMmioDevice({ name, backend, mem: domain.mem, log: devLog });
         system.attachDevice(domain, dev);
@@ -198,28 +264,12 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
       };
 
       for (const [n, dk] of (d.disks ?? []).entries()) {
-        let image: DiskImage;
-        try {
-          image = disk.RawFileDiskImage.open(dk.path, {
-            readOnly: dk.readOnly,
-            ...(dk.createSize !== undefined ? { createSize: dk.createSize } : {}),
-          });
-        } catch (err) {
-          throw new UsageError(`${dk.origin}: cannot open: ${(err as Error).message}`);
-        }
-        closers.push(() => image.close());
+        const image = openDisk(dk);
         attach(diskName(n), new blk.VirtioBlk({ image, id: `pvisor-${diskName(n)}` }));
       }
 
       for (const [n, nic] of (d.nets ?? []).entries()) {
-        const mac = nic.mac ?? sw.formatMac(sw.localMac(domain.id, n));
-        const key = `${nic.switch} ${mac}`;
-        const who = `domain ${domain.name} (${netName(n)})`;
-        const earlier = macUsers.get(key);
-        if (earlier !== undefined) {
-          throw new UsageError(`${nic.origin}: MAC ${mac} is already used on switch ${nic.switch} by ${earlier}; give each NIC its own mac=`);
-        }
-        macUsers.set(key, who);
+        const mac = claimMac(domain, nic, n, netName(n));
         const backend = new net.VirtioNet({ mac });
         attach(netName(n), backend);
         backend.connect(switchFor(nic.switch), `${domain.name}.${netName(n)}`);
@@ -233,14 +283,7 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
         if (c.kind === 'stdio') {
           backend.setSink((bytes) => system.consoleOutput(domain, bytes));
         } else if (c.kind === 'file') {
-          let sink: ReturnType<typeof con.fileSink>;
-          try {
-            sink = con.fileSink(c.path);
-          } catch (err) {
-            throw new UsageError(`${c.origin}: cannot write ${c.path}: ${(err as Error).message}`);
-          }
-          closers.push(() => sink.close());
-          backend.setSink(sink);
+          backend.setSink(fileConsole(c.path, c.origin, con.fileSink, closers));
         } else {
           const server = await socketConsole(c.path, c.origin, backend, (line) => devLog(`${CONSOLE_NAME}: ${line}`));
           closers.push(() => server.close());
@@ -250,6 +293,7 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
         attach(CONSOLE_NAME, backend);
       }
       devices.push(attached);
+      legacy.push(undefined);
     }
   } catch (err) {
     close();
@@ -258,11 +302,36 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
   const waitForClients = async (): Promise<void> => {
     for (const w of waits) await w();
   };
-  return { system, domains, devices, switches, waitForClients, close };
+  return { system, domains, devices, legacy, switches, waitForClients, close };
+}
+
+/** Opens a console file for writing (closed with the rest); its writer. */
+function fileConsole(
+  path: string,
+  origin: string,
+  open: (path: string) => { write(bytes: Uint8Array): void; close(): void },
+  closers: (() => void)[],
+): (bytes: Uint8Array) => void {
+  let sink: { write(bytes: Uint8Array): void; close(): void };
+  try {
+    sink = open(path);
+  } catch (err) {
+    throw new UsageError(`${origin}: cannot write ${path}: ${(err as Error).message}`);
+  }
+  closers.push(() => sink.close());
+  return (bytes) => sink.write(bytes);
+}
+
+/** The guest end of a console: a virtio-console, or an unmodified guest's COM1. */
+interface ConsoleEnd {
+  /** Bytes typed by a client, for the guest. */
+  input(bytes: Uint8Array): void;
+  /** Where the guest's output goes from now on. */
+  setSink(write: (bytes: Uint8Array) => void): void;
 }
 
 /**
- * A virtio-console's Unix socket server: output to every client, input from any to the guest,
+ * A console's Unix socket server (virtio-console or COM1): output to every client, input from any to the guest,
  * as it arrives (the run waits for it: see ExternalInput). It stays open — new clients may
  * attach — until the run ends.
  */
@@ -271,7 +340,7 @@ interface SocketConsole extends ExternalInput {
   close(): void;
 }
 
-async function socketConsole(path: string, origin: string, backend: VirtioConsole, log: (line: string) => void): Promise<SocketConsole> {
+async function socketConsole(path: string, origin: string, backend: ConsoleEnd, log: (line: string) => void): Promise<SocketConsole> {
   const { createServer } = await import('node:net');
   const clients = new Set<Socket>();
   let firstClient: (() => void) | undefined;

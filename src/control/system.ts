@@ -26,6 +26,7 @@ import {
   START_INFO_SIZE,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
+import { exitsOf } from '../bench/exits.ts';
 import { LegacyPlatform } from '../legacy/platform.ts';
 import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
@@ -72,6 +73,8 @@ export interface LegacyDevices {
   disk?: DiskImage;
   /** The NE2000: its MAC, the switch it plugs into, its IRQ (default 10, spec `legacyPlatform`), its switch port name (default `ne0`). */
   nic?: { sw: VirtualSwitch; mac: Uint8Array; irq?: number; port?: string };
+  /** Where COM1's output goes instead of the domain console (a console file or socket). */
+  console?: (bytes: Uint8Array) => void;
 }
 
 /** Where {@link System.attachDevice} put a device. */
@@ -188,7 +191,7 @@ export class System {
     const log = this.opts.log;
     const pc = new LegacyPlatform({
       clock: () => hv.now,
-      console: (bytes) => hv.consoleOutput(d, bytes),
+      console: dev.console ?? ((bytes) => hv.consoleOutput(d, bytes)),
       powerOff: (code) => hv.shutdown(d, SHUTDOWN_POWEROFF, code),
       ...(log !== undefined ? { log: (msg: string) => log(`${d.name}: ${msg}`) } : {}),
       ...(dev.disk !== undefined ? { disk: dev.disk } : {}),
@@ -319,6 +322,7 @@ export class System {
       outcome: outcomeOf(d),
       hypercalls: this.hv.hypercallCounts(d),
       endedAtNs: d.alive ? this.hv.now : d.endedAt,
+      exits: exitsOf(this.hv, d),
     }));
     const report: RunReport = {
       domains,

@@ -4,6 +4,7 @@
  * the config parser depend only on these shapes.
  * @module
  */
+import type { ExitCounts } from '../bench/exits.ts';
 
 /** Where a domain's console output goes. */
 export type ConsoleSink = (domain: string, text: string) => void;
@@ -89,6 +90,11 @@ export interface DomainReport {
   hypercalls: Record<string, number>;
   /** Virtual time at which it ended, in ns. */
   endedAtNs: number;
+  /**
+   * Exits by kind: hypercalls, port I/O and MMIO by device, halts, interrupt injections, upcalls
+   * (see src/bench/exits.ts). `System.run` always fills it; optional so hand-made reports need not.
+   */
+  exits?: ExitCounts;
 }
 
 /** One recorded exit, when tracing is on. */

@@ -15,4 +15,4 @@ export type { DomainLayout } from './layout.ts';
 export { Scheduler } from './scheduler.ts';
 export * as evtchn from './evtchn.ts';
 export { MmioBus, MMIO_UNMAPPED } from './mmio.ts';
-export type { MmioDevice } from './mmio.ts';
+export type { MmioDevice, MmioWindow } from './mmio.ts';

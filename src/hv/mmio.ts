@@ -14,13 +14,33 @@ export interface MmioDevice {
   read32(offset: number): number;
   /** A 32-bit write at `offset` (4-byte aligned, inside the window). */
   write32(offset: number, value: number): void;
+  /** Name for exit reports (a virtio device's manifest name); the window's base when absent. */
+  readonly name?: string;
 }
 
-/** One mapped window. */
-interface Mapping {
+/**
+ * One mapped window and the guest accesses routed to it. The counters live on the window object
+ * so that counting costs an increment on the trap path, no lookup or allocation.
+ */
+export interface MmioWindow {
+  /** First address. */
   readonly base: number;
+  /** First address past the window. */
   readonly end: number;
+  /** The device. */
   readonly dev: MmioDevice;
+  /** The device's name, or `mmio@0x<base>` (hex) when it has none. */
+  readonly name: string;
+  /** Reads routed to the device. */
+  readonly reads: number;
+  /** Writes routed to the device. */
+  readonly writes: number;
+}
+
+/** The bus's own record of a window: the counters are written only here. */
+interface Mapping extends MmioWindow {
+  reads: number;
+  writes: number;
 }
 
 /** Value read from an unmapped or misaligned address: all ones, as an empty bus reads on hardware. */
@@ -39,7 +59,15 @@ export class MmioBus {
     for (const m of this.maps) {
       if (base < m.end && m.base < end) throw new Error(`mmio: window 0x${base.toString(16)} overlaps 0x${m.base.toString(16)}`);
     }
-    this.maps.push({ base, end, dev });
+    this.maps.push({ base, end, dev, name: dev.name ?? `mmio@0x${base.toString(16)}`, reads: 0, writes: 0 });
+  }
+
+  /**
+   * The mapped windows with their access counters, in mapping order. An unmapped window's
+   * counters go with it (a report taken after a hot-unplug no longer lists it).
+   */
+  get windows(): readonly MmioWindow[] {
+    return this.maps;
   }
 
   /** Unmaps the device mapped at `base` (hot-unplug). */
@@ -60,6 +88,7 @@ export class MmioBus {
       this.strayAccesses++;
       return MMIO_UNMAPPED;
     }
+    m.reads++;
     return m.dev.read32(addr - m.base) >>> 0;
   }
 
@@ -70,6 +99,7 @@ export class MmioBus {
       this.strayAccesses++;
       return;
     }
+    m.writes++;
     m.dev.write32(addr - m.base, value >>> 0);
   }
 }

@@ -54,6 +54,8 @@ export interface PortRangeStats {
   writes: number;
   /** String operations (`ins`/`outs`) that started in the range, whatever their length. */
   strings: number;
+  /** Items moved by those string operations (also counted in `reads`/`writes`); exits = reads + writes - stringItems + strings. */
+  stringItems: number;
 }
 
 /** What a device passes to {@link PortBus.register}. */
@@ -81,7 +83,7 @@ export class PortMapping {
   /** The device. */
   readonly device: PortDevice;
   /** Counters (see {@link PortRangeStats}). */
-  readonly stats: PortRangeStats = { reads: 0, writes: 0, strings: 0 };
+  readonly stats: PortRangeStats = { reads: 0, writes: 0, strings: 0, stringItems: 0 };
   /** @internal Bit mask of native widths (1, 2, 4 → bits 1, 2, 4). */
   readonly widthMask: number;
 
@@ -186,6 +188,7 @@ export class PortBus {
       return;
     }
     m.stats.strings++;
+    m.stats.stringItems += count;
     m.stats.reads += count;
     if (m.device.readString !== undefined && (m.widthMask & size) !== 0) {
       m.device.readString(port, size, dst.subarray(0, count * size));
@@ -204,6 +207,7 @@ export class PortBus {
       return;
     }
     m.stats.strings++;
+    m.stats.stringItems += count;
     m.stats.writes += count;
     if (m.device.writeString !== undefined && (m.widthMask & size) !== 0) {
       m.device.writeString(port, size, src.subarray(0, count * size));

@@ -89,4 +89,67 @@ describe('MmioBus', () => {
     bus.map(MMIO_DEVICE_BASE, dev);
     expect(bus.read32(MMIO_DEVICE_BASE)).toBe(42);
   });
+
+  it('the 32-bit space ends at 2^32: a window may end exactly there; a negative base is refused', () => {
+    const bus = new MmioBus();
+    const top = new FakeDevice(0x1000);
+    top.regs[0x3ff] = 9;
+    bus.map(0xffff_f000, top);
+    expect(bus.read32(0xffff_fffc)).toBe(9);
+    expect(() => bus.map(-0x1000, new FakeDevice(0x1000))).toThrow(/bad window base/);
+  });
+
+  it('unmap removes only the window at that base; an unknown base changes nothing', () => {
+    const bus = new MmioBus();
+    const [a, b] = [new FakeDevice(0x100), new FakeDevice(0x100)];
+    a.regs[0] = 1;
+    b.regs[0] = 2;
+    bus.map(0x1000, a);
+    bus.map(0x2000, b);
+    bus.unmap(0x5000);
+    expect([bus.read32(0x1000), bus.read32(0x2000)]).toEqual([1, 2]);
+    bus.unmap(0x2000);
+    expect([bus.read32(0x1000), bus.read32(0x2000)]).toEqual([1, MMIO_UNMAPPED]);
+    bus.map(0x2000, b);
+    bus.unmap(0x1000);
+    expect([bus.read32(0x1000), bus.read32(0x2000)]).toEqual([MMIO_UNMAPPED, 2]);
+  });
+
+  it('counts the reads and writes routed to each window apart; strays count on the bus only', () => {
+    const bus = new MmioBus();
+    const a = Object.assign(new FakeDevice(0x100), { name: 'vda' });
+    const b = new FakeDevice(0x1000);
+    bus.map(0x1000, a);
+    bus.map(0x3000, b);
+    expect(bus.windows.map((w) => [w.name, w.base, w.end, w.reads, w.writes])).toEqual([
+      ['vda', 0x1000, 0x1100, 0, 0],
+      ['mmio@0x3000', 0x3000, 0x4000, 0, 0],
+    ]);
+    bus.read32(0x1000);
+    bus.read32(0x10fc);
+    bus.write32(0x1004, 1);
+    bus.write32(0x3ffc, 2);
+    bus.read32(0x1100); // past a's end: stray
+    bus.read32(0x1002); // misaligned inside a: stray
+    bus.write32(0x2000, 3); // between windows: stray
+    expect(bus.windows.map((w) => [w.reads, w.writes])).toEqual([
+      [2, 1],
+      [0, 1],
+    ]);
+    expect(bus.windows[0]!.dev).toBe(a);
+    expect(bus.strayAccesses).toBe(3);
+    // Counts and device accesses agree one to one.
+    expect(a.log.length + b.log.length).toBe(4);
+  });
+
+  it('a window mapped again starts its counters at zero; unmapping drops it from the list', () => {
+    const bus = new MmioBus();
+    const a = new FakeDevice(0x100);
+    bus.map(0x1000, a);
+    bus.write32(0x1000, 1);
+    bus.unmap(0x1000);
+    expect(bus.windows).toEqual([]);
+    bus.map(0x1000, a);
+    expect(bus.windows.map((w) => [w.reads, w.writes])).toEqual([[0, 0]]);
+  });
 });

@@ -44,8 +44,8 @@ describe('PortBus', () => {
     bus.write(0x61, 1, 0x5a);
     expect(bus.read(0x61, 1)).toBe(0x5a);
     expect(bus.read(0x71, 1)).toBe(0);
-    expect(ma.stats).toEqual({ reads: 1, writes: 1, strings: 0 });
-    expect(mb.stats).toEqual({ reads: 1, writes: 0, strings: 0 });
+    expect(ma.stats).toEqual({ reads: 1, writes: 1, strings: 0, stringItems: 0 });
+    expect(mb.stats).toEqual({ reads: 1, writes: 0, strings: 0, stringItems: 0 });
     expect(bus.lookup(0x63)).toBe(ma);
     expect(bus.lookup(0x64)).toBeUndefined();
   });
@@ -98,7 +98,7 @@ describe('PortBus', () => {
     bus.readString(0x40, 1, dst);
     expect([...dst]).toEqual([7, 7, 7, 7]);
     bus.writeString(0x41, 2, Uint8Array.of(1, 2, 3, 4));
-    expect(m.stats).toEqual({ reads: 4, writes: 2, strings: 2 });
+    expect(m.stats).toEqual({ reads: 4, writes: 2, strings: 2, stringItems: 6 });
     expect(a.log.slice(-4)).toEqual(['w1@41=1', 'w1@42=2', 'w1@41=3', 'w1@42=4']);
     const un = new Uint8Array(4);
     bus.readString(0x999, 2, un);
