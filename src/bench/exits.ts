@@ -17,9 +17,7 @@
  * - `upcalls`: event-channel upcalls into a paravirtual guest at VM entry (`pv_upcall` calls), its
  *   counterpart of an injection.
  *
- * LIMITS. Exact per-range string counts need the bus's `stringItems` counter (not kept
- * yet; a three-line change to src/legacy/port-bus.ts); without it a string operation counts once per item. Accesses to
- * unmapped ports count per item, and a string operation whose buffer is outside guest memory (it
+ * LIMITS. Accesses to unmapped ports count per item, and a string operation whose buffer is outside guest memory (it
  * moves nothing) never reaches the bus and is not counted.
  *
  * `total` sums every kind. Injections and upcalls are not exits themselves (they happen on the way
@@ -27,7 +25,6 @@
  * @module
  */
 import type { Domain, Hypervisor } from '../hv/index.ts';
-import type { PortRangeStats } from '../legacy/port-bus.ts';
 
 /** Exits of one domain (or a sum of domains, {@link addExits}) by kind. */
 export interface ExitCounts {
@@ -56,13 +53,6 @@ export const MMIO_STRAY = '(stray)';
 /** The key of MMIO accesses to windows unmapped since (their own counters went with them). */
 export const MMIO_UNPLUGGED = '(unplugged)';
 
-/**
- * Port range counters with the items moved by string operations, which {@link exitsOf} needs to
- * count a string operation as one exit. `stringItems` is not (yet) kept by every port bus; without
- * it a string operation is counted once per item (an overcount, the only case that is inexact).
- */
-type StatsWithItems = PortRangeStats & { readonly stringItems?: number };
-
 /** Adds `n` to `rec[key]` (creating it), skipping zeros so records list only what happened. */
 function bump(rec: Record<string, number>, key: string, n: number): void {
   if (n !== 0) rec[key] = (rec[key] ?? 0) + n;
@@ -89,9 +79,10 @@ export function exitsOf(hv: Hypervisor, d: Domain): ExitCounts {
   const m = d.legacy;
   if (m !== undefined) {
     for (const r of m.ports.mappings) {
-      const s = r.stats as StatsWithItems;
+      const s = r.stats;
       const items = s.reads + s.writes;
-      bump(e.pio, r.name, s.stringItems === undefined ? items : items - s.stringItems + s.strings);
+      // reads/writes count every item; a string operation is one exit for all of its items.
+      bump(e.pio, r.name, items - s.stringItems + s.strings);
       bump(e.pioItems, r.name, items);
     }
     bump(e.pio, PIO_UNMAPPED, m.ports.unmappedReads + m.ports.unmappedWrites);

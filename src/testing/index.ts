@@ -50,11 +50,25 @@ export {
 } from './arbitraries/state.ts';
 export {
   chainSpecArb,
+  chainShapeArb,
+  malformedChainArb,
+  layoutMalformedChain,
   rawDescriptorArb,
+  ringScribbleArb,
+  CHAIN_FAULTS,
+  HOSTILE_TABLES,
   type DescriptorChainSpec,
   type ChainSpecOptions,
+  type ChainShape,
+  type ChainShapeOptions,
+  type ChainFault,
+  type MalformedChainPlan,
+  type MalformedChainOptions,
+  type MalformedChainContext,
+  type MalformedChainLayout,
   type RawDescriptor,
   type RawDescriptorLayout,
+  type RingScribble,
 } from './arbitraries/virtq.ts';
 export {
   hostileGuest,

@@ -11,7 +11,10 @@ import { Hc, SHARED_INFO_OFF, SHARED_INFO_SIZE, START_INFO_MAGIC, START_INFO_SIZ
 import { decodeSharedInfo, getDomain, initialState, invariants } from '../../spec/model/index.ts';
 import {
   ARBITRARY_CALLS,
+  CHAIN_FAULTS,
   DEFAULT_DOMAINS,
+  HOSTILE_TABLES,
+  chainShapeArb,
   chainSpecArb,
   diffObservations,
   encodeSharedInfoValue,
@@ -19,9 +22,12 @@ import {
   encodeVcpuInfo,
   hvHost,
   hypercallArbitraries,
+  layoutMalformedChain,
+  malformedChainArb,
   modelHost,
   modelStateArb,
   rawDescriptorArb,
+  ringScribbleArb,
   sharedInfoArb,
   startInfoArb,
   vcpuInfoArb,
@@ -139,5 +145,57 @@ describe(`state arbitraries (seed ${SEED})`, () => {
     expect(raws.some((d) => d.addr >= 65536)).toBe(true);
     expect(raws.some((d) => d.addr >= 2 ** 32)).toBe(true);
     expect(raws.some((d) => (d.flags & 4) !== 0)).toBe(true);
+  });
+
+  it('chain shapes and ring scribbles stay in their ranges; scribbles reach tables only when there are tables', () => {
+    const shapes = fc.sample(chainShapeArb({ maxSegments: 3, indirect: false }), { seed: SEED, numRuns: 200 });
+    expect(shapes.every((s) => s.segments >= 1 && s.segments <= 3 && !s.indirect)).toBe(true);
+    expect(new Set(shapes.map((s) => s.segments))).toEqual(new Set([1, 2, 3]));
+    const layout = { memSize: 65536, dataStart: 8192, dataEnd: 32768, tables: 32768, queueSize: 16 };
+    const rounds = fc.sample(ringScribbleArb(layout), { seed: SEED, numRuns: 300 });
+    expect(rounds.every((r) => r.descWrites.every(([i]) => i < 16))).toBe(true);
+    expect(rounds.every((r) => r.tableWrites.every(([t, i]) => t < HOSTILE_TABLES.count && i < HOSTILE_TABLES.entries))).toBe(true);
+    expect(rounds.some((r) => r.tableWrites.length > 0)).toBe(true);
+    expect(rounds.some((r) => r.heads.some((h) => h >= 16))).toBe(true); // hostile heads too
+    const noTables = fc.sample(ringScribbleArb({ ...layout, tables: undefined }), { seed: SEED, numRuns: 100 });
+    expect(noTables.every((r) => r.tableWrites.length === 0)).toBe(true);
+  });
+
+  it('malformed-chain plans break exactly the rule they name, and lay out into distinct in-range slots', () => {
+    const plans = fc.sample(malformedChainArb(), { seed: SEED, numRuns: 400 });
+    expect(new Set(plans.map((p) => p.fault))).toEqual(new Set(CHAIN_FAULTS));
+    for (const p of plans) {
+      // Readable before writable (§2.7.4.2) unless that is the rule broken.
+      const w = p.buffers.map((b) => b.write);
+      const ordered = w.indexOf(true) < 0 || w.slice(w.indexOf(true)).every(Boolean);
+      expect(ordered).toBe(p.fault !== 'readable-after-writable');
+      expect(p.indirectFeature).toBe(p.fault !== 'indirect-not-negotiated');
+      if (p.fault.startsWith('indirect-')) expect(p.indirect).toBe(true);
+      if (p.fault === 'next-out-of-range') expect(p.direct).toBeGreaterThan(0);
+      // A table, when there is one, holds at least one buffer.
+      if (p.indirect) expect(p.direct).toBeLessThan(p.buffers.length);
+      else expect(p.direct).toBe(p.buffers.length);
+
+      let next = 0x10000;
+      const lay = layoutMalformedChain(p, {
+        queueSize: 16,
+        memSize: 0x20000,
+        alloc: (len) => {
+          const a = next;
+          next += Math.ceil(len / 16) * 16;
+          return a;
+        },
+      });
+      const slots = lay.ring.map((r) => r.index);
+      expect(new Set(slots).size).toBe(slots.length);
+      expect(slots.every((i) => i < 16)).toBe(true);
+      expect(lay.head === slots[0]).toBe(p.fault !== 'head-out-of-range');
+      expect(lay.table !== undefined).toBe(p.indirect);
+      expect(lay.buffers.map((b) => b.len)).toEqual(p.buffers.map((b) => b.len));
+    }
+    const big = plans.find((p) => p.buffers.length >= 2)!;
+    expect(() => layoutMalformedChain(big, { queueSize: big.buffers.length, memSize: 0x20000, alloc: () => 0x10000 })).toThrow(/ctx\.queueSize/);
+    expect(() => layoutMalformedChain(big, { queueSize: 16, memSize: 0x20000, alloc: () => undefined })).toThrow(/ctx\.alloc/);
+    expect(() => malformedChainArb({ faults: [] })).toThrow(/opts\.faults/);
   });
 });

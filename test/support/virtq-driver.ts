@@ -6,11 +6,13 @@
  *
  * Deliberately independent of src/virtio: offsets, flags and the event-index test are written
  * out here again from the spec (virtio 1.2 §2.7), so a layout bug in the device is not hidden by
- * sharing it with the mock. Only the GuestMemory type is shared.
+ * sharing it with the mock. Only types are shared: GuestMemory, and the chain and descriptor
+ * shapes of pvisor/testing's virtqueue arbitraries (so generated chains go straight in).
  *
  * Used by unit, property, model and fuzz tests, and by benches.
  */
 import type { GuestMemory } from '../../src/hv/memory.ts';
+import type { DescriptorChainSpec, RawDescriptor } from '../../src/testing/arbitraries/virtq.ts';
 
 // virtio 1.2 §2.7.5 / §2.7.6 / §2.7.8, spelled out independently of src/virtio/ring-layout.ts.
 /** Descriptor flag NEXT. */
@@ -46,23 +48,14 @@ export interface DriverOptions {
   dataEnd?: number;
 }
 
-/** What a well-formed chain carries: readable buffers with their bytes, writable buffer lengths. */
-export interface ChainSpec {
-  /** Device-readable buffers, in order, each with its contents (length ≥ 1). */
-  readable?: Uint8Array[];
-  /** Lengths of device-writable buffers, in order (each ≥ 1). */
-  writable?: number[];
-  /** Put the buffers in an indirect table (one ring descriptor). */
-  indirect?: boolean;
-}
+/**
+ * What a well-formed chain carries: readable buffers with their bytes, writable buffer lengths;
+ * pvisor/testing's `chainSpecArb` output, with every field optional for hand-written chains.
+ */
+export type ChainSpec = Partial<DescriptorChainSpec>;
 
-/** A raw descriptor as the driver writes it. `addr` may exceed 2^32 (it is a le64). */
-export interface RawDesc {
-  addr: number;
-  len: number;
-  flags: number;
-  next: number;
-}
+/** A raw descriptor as the driver writes it (pvisor/testing's `RawDescriptor`; `addr` is a le64). */
+export type RawDesc = RawDescriptor;
 
 /** One used element as the driver reads it. */
 export interface UsedEntry {

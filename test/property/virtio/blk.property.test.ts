@@ -3,7 +3,8 @@
  * batches of requests (every type, valid and invalid: past the end, misaligned, read-only,
  * bad discard flags, unknown types; split over several descriptors, direct or indirect); each
  * request's expected status, used length and IN data are computed from the model, which is
- * then updated. At the end the image must equal the model byte for byte.
+ * then updated. At the end the image must equal the model byte for byte. Chain shapes come from
+ * pvisor/testing's `chainShapeArb`: the result must not depend on them.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import {
   VirtioBlk,
 } from '../../../src/virtio/blk.ts';
 import { MemoryDiskImage } from '../../../src/virtio/disk-image.ts';
+import { chainShapeArb, type ChainShape } from '../../../src/testing/arbitraries/virtq.ts';
 import { VirtioMmioDevice } from '../../../src/virtio/mmio.ts';
 import { makeGuestMemory } from '../../support/guest-memory.ts';
 import { type BlkRequest, BlkDriver, MmioDriver, discardSegments } from '../../support/mmio-driver.ts';
@@ -34,12 +36,13 @@ interface Seg {
   flags: number;
 }
 
+/** Requests; `shape` is how the driver splits each data part over descriptors (any must do). */
 type Op =
-  | { kind: 'in'; sector: number; nsec: number; extra: number; segments: number; indirect: boolean }
-  | { kind: 'out'; sector: number; nsec: number; extra: number; segments: number; indirect: boolean; seed: number }
-  | { kind: 'flush'; indirect: boolean }
-  | { kind: 'get-id'; indirect: boolean }
-  | { kind: 'discard' | 'write-zeroes'; segs: Seg[]; indirect: boolean }
+  | { kind: 'in'; sector: number; nsec: number; extra: number; shape: ChainShape }
+  | { kind: 'out'; sector: number; nsec: number; extra: number; shape: ChainShape; seed: number }
+  | { kind: 'flush'; shape: ChainShape }
+  | { kind: 'get-id'; shape: ChainShape }
+  | { kind: 'discard' | 'write-zeroes'; segs: Seg[]; shape: ChainShape }
   | { kind: 'unknown'; type: number };
 
 const sectorArb = fc.oneof(
@@ -54,11 +57,11 @@ const segArb: fc.Arbitrary<Seg> = fc.record({
 });
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('in' as const), sector: sectorArb, nsec: fc.integer({ min: 0, max: 4 }), extra: extraArb, segments: fc.integer({ min: 1, max: 4 }), indirect: fc.boolean() }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('out' as const), sector: sectorArb, nsec: fc.integer({ min: 0, max: 4 }), extra: extraArb, segments: fc.integer({ min: 1, max: 4 }), indirect: fc.boolean(), seed: fc.integer({ min: 1, max: 1000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const), indirect: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('get-id' as const), indirect: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('discard' as const, 'write-zeroes' as const), segs: fc.array(segArb, { minLength: 1, maxLength: 3 }), indirect: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('in' as const), sector: sectorArb, nsec: fc.integer({ min: 0, max: 4 }), extra: extraArb, shape: chainShapeArb() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('out' as const), sector: sectorArb, nsec: fc.integer({ min: 0, max: 4 }), extra: extraArb, shape: chainShapeArb(), seed: fc.integer({ min: 1, max: 1000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const), shape: chainShapeArb() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('get-id' as const), shape: chainShapeArb() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('discard' as const, 'write-zeroes' as const), segs: fc.array(segArb, { minLength: 1, maxLength: 3 }), shape: chainShapeArb() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unknown' as const), type: fc.constantFrom(2, 3, 5, 7, 10, 100, 0xffffffff) }) },
 );
 
@@ -79,16 +82,16 @@ const inRange = (sector: number, n: number) => sector <= SECTORS && n <= SECTORS
 function toRequest(op: Op): BlkRequest {
   switch (op.kind) {
     case 'in':
-      return { type: VIRTIO_BLK_T_IN, sector: op.sector, inLen: op.nsec * 512 + op.extra, segments: op.segments, indirect: op.indirect };
+      return { type: VIRTIO_BLK_T_IN, sector: op.sector, inLen: op.nsec * 512 + op.extra, ...op.shape };
     case 'out':
-      return { type: VIRTIO_BLK_T_OUT, sector: op.sector, out: bytes(op.nsec * 512 + op.extra, op.seed), segments: op.segments, indirect: op.indirect };
+      return { type: VIRTIO_BLK_T_OUT, sector: op.sector, out: bytes(op.nsec * 512 + op.extra, op.seed), ...op.shape };
     case 'flush':
-      return { type: VIRTIO_BLK_T_FLUSH, indirect: op.indirect };
+      return { type: VIRTIO_BLK_T_FLUSH, ...op.shape };
     case 'get-id':
-      return { type: VIRTIO_BLK_T_GET_ID, inLen: 20, indirect: op.indirect };
+      return { type: VIRTIO_BLK_T_GET_ID, inLen: 20, ...op.shape };
     case 'discard':
     case 'write-zeroes':
-      return { type: op.kind === 'discard' ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES, out: discardSegments(op.segs), indirect: op.indirect };
+      return { type: op.kind === 'discard' ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES, out: discardSegments(op.segs), ...op.shape };
     case 'unknown':
       return { type: op.type };
   }
@@ -160,7 +163,7 @@ describe(`virtio-blk against a byte-array model (seed ${SEED})`, () => {
           expect(init.ok).toBe(true);
           const drv = new BlkDriver(mmio, init.queues[0]!);
           for (const batch of batches) {
-            const ops = batch.map((op) => (indirect || !('indirect' in op) ? op : { ...op, indirect: false }));
+            const ops = batch.map((op) => (indirect || !('shape' in op) ? op : { ...op, shape: { ...op.shape, indirect: false } }));
             const before = irqs;
             const got = drv.batch(ops.map(toRequest));
             ops.forEach((op, i) => {

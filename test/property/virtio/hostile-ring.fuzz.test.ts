@@ -10,20 +10,26 @@
  *      the head through next/indirect links, whatever the other flags say);
  *   3. never leak a slot: every head it pops is completed exactly once (the used ring shows it,
  *      in order), or the queue is broken and stays stopped.
+ * The descriptors and ring writes come from pvisor/testing (`rawDescriptorArb`, `ringScribbleArb`).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SplitQueue, type Chain } from '../../../src/virtio/virtqueue.ts';
+import { HOSTILE_TABLES, rawDescriptorArb, ringScribbleArb, type RawDescriptorLayout } from '../../../src/testing/arbitraries/virtq.ts';
 import { RUNS, SEED } from '../../support/seed.ts';
 import { changedBytes, fillRandom, makeGuestMemory, snapshot } from '../../support/guest-memory.ts';
-import { VirtqDriver, type RawDesc } from '../../support/virtq-driver.ts';
+import { VirtqDriver } from '../../support/virtq-driver.ts';
 
 const MEM = 0x10000; // one Wasm page: descriptors can point past its end
 const RING = 0x1000; // rings live at [0x1000, 0x1400) for sizes ≤ 32
 const DATA = 0x2000; // random bytes (garbage indirect tables, buffer contents)
 const DATA_END = 0x8000;
-const TABLES = 0x8000; // four hand-made indirect tables, 256 bytes apart
+const TABLES = 0x8000; // HOSTILE_TABLES: four hand-made indirect tables, 256 bytes apart
 const MAX_Q = 32;
+const LAYOUT: RawDescriptorLayout = { memSize: MEM, dataStart: DATA, dataEnd: DATA_END, tables: TABLES, queueSize: MAX_Q };
+const TABLE_ENTRIES = HOSTILE_TABLES.count * HOSTILE_TABLES.entries;
+/** Address of entry `i` of hand-made table `t`. */
+const tableEntry = (t: number, i: number) => TABLES + HOSTILE_TABLES.stride * t + 16 * i;
 
 /** Independent reading of a descriptor from a snapshot (le64 addr, le32 len, le16 flags, le16 next). */
 function readDesc(snap: Uint8Array, at: number): { lo: number; hi: number; len: number; flags: number; next: number } {
@@ -59,35 +65,11 @@ function writableRanges(snap: Uint8Array, size: number, descAddr: number, head: 
   return out;
 }
 
-const descArb: fc.Arbitrary<RawDesc> = fc.record({
-  addr: fc.oneof(
-    { arbitrary: fc.integer({ min: DATA, max: DATA_END - 1 }), weight: 6 },
-    { arbitrary: fc.integer({ min: 0, max: 3 }).map((t) => TABLES + 256 * t), weight: 2 },
-    { arbitrary: fc.integer({ min: 0, max: MEM - 1 }), weight: 2 },
-    { arbitrary: fc.integer({ min: MEM - 64, max: MEM + 64 }), weight: 1 },
-    { arbitrary: fc.oneof(fc.integer({ min: 2 ** 32 - 64, max: 2 ** 32 + 64 }), fc.constant(2 ** 52)), weight: 1 },
-  ),
-  len: fc.oneof(
-    { arbitrary: fc.integer({ min: 1, max: 600 }), weight: 6 },
-    { arbitrary: fc.integer({ min: 1, max: 8 }).map((k) => 16 * k), weight: 3 },
-    { arbitrary: fc.constant(0), weight: 1 },
-    { arbitrary: fc.constantFrom(2 ** 32 - 1, 2 ** 31, MEM, MEM - DATA), weight: 1 },
-  ),
-  flags: fc.oneof(
-    { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 8 }, // NEXT/WRITE: mostly plausible chains
-    { arbitrary: fc.integer({ min: 4, max: 7 }), weight: 3 }, // INDIRECT with anything
-    { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 }, // unknown bits too
-  ),
-  next: fc.oneof({ arbitrary: fc.integer({ min: 0, max: MAX_Q + 4 }), weight: 8 }, { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 }),
-});
+const descArb = rawDescriptorArb(LAYOUT);
 
+/** A round: the guest's scribbles (pvisor/testing), then what the backend does. */
 const roundArb = fc.record({
-  descWrites: fc.array(fc.tuple(fc.nat(MAX_Q - 1), descArb), { maxLength: 12 }),
-  tableWrites: fc.array(fc.tuple(fc.nat(3), fc.nat(7), descArb), { maxLength: 8 }),
-  heads: fc.array(fc.oneof({ arbitrary: fc.nat(MAX_Q - 1), weight: 8 }, { arbitrary: fc.nat(0xffff), weight: 1 }), { maxLength: 12 }),
-  availDelta: fc.oneof({ arbitrary: fc.integer({ min: 0, max: MAX_Q }), weight: 20 }, { arbitrary: fc.nat(0xffff), weight: 1 }),
-  usedEvent: fc.nat(0xffff),
-  availFlags: fc.nat(0xffff),
+  scribble: ringScribbleArb(LAYOUT),
   usePop: fc.boolean(),
   hold: fc.nat(), // bit i set: keep the i-th popped chain for a later round
   status: fc.boolean(), // backend writes an error status at lastWritableAddr of malformed chains
@@ -109,17 +91,17 @@ describe(`hostile ring fuzzing (seed ${SEED})`, () => {
         fc.nat(0xffff),
         fc.nat(),
         fc.array(descArb, { minLength: MAX_Q, maxLength: MAX_Q }),
-        fc.array(descArb, { minLength: 32, maxLength: 32 }),
+        fc.array(descArb, { minLength: TABLE_ENTRIES, maxLength: TABLE_ENTRIES }),
         fc.array(roundArb, { minLength: 1, maxLength: 4 }),
         (size, eventIdx, indirect, startIdx, memSeed, table, indirectTables, rounds) => {
           const mem = makeGuestMemory(MEM);
           fillRandom(mem, DATA, DATA_END - DATA, memSeed);
-          fillRandom(mem, TABLES, 4 * 256, memSeed ^ 0x5bd1e995);
+          fillRandom(mem, TABLES, HOSTILE_TABLES.count * HOSTILE_TABLES.stride, memSeed ^ 0x5bd1e995);
           const drv = new VirtqDriver(mem, { size, base: RING, eventIdx, indirect, startIdx, dataBase: DATA, dataEnd: DATA_END });
-          // A full descriptor table and four 8-entry indirect tables of generated descriptors
-          // (zeroed ones would all be zero-length and hide everything else).
+          // A full descriptor table and full indirect tables of generated descriptors (zeroed ones
+          // would all be zero-length and hide everything else).
           table.forEach((d, i) => i < size && drv.writeDesc(i, d));
-          indirectTables.forEach((d, i) => drv.writeDescAt(TABLES + 256 * (i >> 3) + 16 * (i & 7), d));
+          indirectTables.forEach((d, i) => drv.writeDescAt(tableEntry(Math.floor(i / HOSTILE_TABLES.entries), i % HOSTILE_TABLES.entries), d));
           const created = SplitQueue.create(mem, drv.config());
           if (!created.ok) throw new Error(created.message);
           const q = created.queue;
@@ -145,13 +127,14 @@ describe(`hostile ring fuzzing (seed ${SEED})`, () => {
 
           for (const r of rounds) {
             // The guest scribbles.
-            for (const [i, d] of r.descWrites) if (i < size) drv.writeDesc(i, d);
-            for (const [t, i, d] of r.tableWrites) drv.writeDescAt(TABLES + 256 * t + 16 * i, d);
-            r.heads.forEach((h, k) => drv.setAvailEntry((drv.availIdx + k) % size, h));
-            drv.setUsedEvent(r.usedEvent);
-            drv.setAvailFlags(r.availFlags);
+            const g = r.scribble;
+            for (const [i, d] of g.descWrites) if (i < size) drv.writeDesc(i, d);
+            for (const [t, i, d] of g.tableWrites) drv.writeDescAt(tableEntry(t, i), d);
+            g.heads.forEach((h, k) => drv.setAvailEntry((drv.availIdx + k) % size, h));
+            drv.setUsedEvent(g.usedEvent);
+            drv.setAvailFlags(g.availFlags);
             // Mostly a plausible number of new entries for this size, sometimes any u16 jump.
-            drv.setAvailIdx(drv.availIdx + (r.availDelta <= MAX_Q ? r.availDelta % (size + 1) : r.availDelta));
+            drv.setAvailIdx(drv.availIdx + (g.availDelta <= MAX_Q ? g.availDelta % (size + 1) : g.availDelta));
             if (r.notify === 'on') q.enableNotifications();
             if (r.notify === 'off') q.disableNotifications();
 

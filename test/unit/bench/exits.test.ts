@@ -61,9 +61,6 @@ function callsFromTrace(trace: TraceRecord[]): Record<string, number> {
   return out;
 }
 
-// Whether the port bus keeps the items moved by string operations (needed to count an ins/outs as one exit).
-const busCountsStringItems = 'stringItems' in new PortBus().register({ name: 'probe', base: 0, length: 1, device: { read: () => 0, write: () => {} } }).stats;
-
 describe('exitsOf', () => {
   it('full virtualization (console-fv bytes=1000): port exits by range match the trace, the UART took every byte, halts and injections match', async () => {
     const { sys, d, report, trace, out } = await traced('console-fv', 'bytes=1000');
@@ -122,7 +119,7 @@ describe('exitsOf', () => {
     expect(e.total).toBe(sum(e.hypercalls) + sum(e.mmio) + e.upcalls);
   });
 
-  it(`blk-fv: pioItems per range are the bus counters; the ATA data port moves sectors with string operations (bus keeps string items: ${busCountsStringItems})`, async () => {
+  it('blk-fv: pioItems per range are the bus counters; the ATA data port moves sectors with string operations, one exit each', async () => {
     const { sys, d, report, trace } = await traced('blk-fv', 'mb=1 reads=20', (s, dom) => {
       s.plugLegacy(dom, { disk: new MemoryDiskImage(2 * MiB) });
     });
@@ -133,17 +130,9 @@ describe('exitsOf', () => {
     const data = pc.ports.mappings.find((m) => m.name === 'ata0-data')!;
     expect(data.stats.strings).toBeGreaterThan(0);
     const fromTrace = pioFromTrace(trace, pc.ports);
-    // Ranges without string operations are exact either way.
-    for (const m of pc.ports.mappings) if (m.stats.strings === 0) expect(e.pio[m.name], m.name).toBe(fromTrace[m.name]);
-    if (busCountsStringItems) {
-      // One exit per string operation: exactly the trace, and fewer exits than items on the data port.
-      expect(e.pio).toEqual(fromTrace);
-      expect(e.pioItems['ata0-data']).toBeGreaterThan(e.pio['ata0-data']!);
-    } else {
-      // Without the bus's string item count, a string operation counts once per item: an upper bound.
-      expect(e.pio['ata0-data']).toBe(e.pioItems['ata0-data']);
-      expect(e.pio['ata0-data']).toBeGreaterThan(fromTrace['ata0-data']!);
-    }
+    // One exit per string operation: exactly the trace, and fewer exits than items on the data port.
+    expect(e.pio).toEqual(fromTrace);
+    expect(e.pioItems['ata0-data']).toBeGreaterThan(e.pio['ata0-data']!);
   });
 
   it('windows unmapped since, and stray accesses, keep the MMIO record summing to the engine count', () => {
