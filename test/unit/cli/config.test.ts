@@ -85,6 +85,8 @@ describe('config files', () => {
       ['pinger', 'role=pinger count=4 ip=10.0.0.1'],
       ['blkcheck', ''],
       ['echo', ''],
+      ['pvsend', 'role=send count=200 size=1000'],
+      ['fvsink', 'role=sink count=200 size=1000'],
     ]);
     expect(json.domains[7]?.console).toMatchObject({ kind: 'stdio', input: 'typed into virtio-console\nquit\n' });
     expect(json.domains[0]?.image).toBe(resolve('guest-kit/examples/pingpong.wasm'));
