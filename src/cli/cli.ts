@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { didYouMean, parseArgs, UsageError } from './args.ts';
-import { COMMANDS, GLOBAL_FLAGS, HELP, RUN } from './commands.ts';
+import { BENCH, COMMANDS, CTL, GLOBAL_FLAGS, HELP, RUN } from './commands.ts';
 import { loadConfigFile } from './config.ts';
 import { commandHelp, mainHelp } from './help.ts';
 import { planRun } from './plan.ts';
@@ -94,6 +94,14 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       const plan = planRun(args, loadConfigFile);
       const { runPlan } = await import('./run.ts');
       return await runPlan(plan, io);
+    }
+    case CTL: {
+      const { runCtl } = await import('./ctl.ts');
+      return await runCtl(args, io);
+    }
+    case BENCH: {
+      const { runBench } = await import('./bench.ts');
+      return await runBench(args, io);
     }
     default:
       throw new Error(`command ${command.name} has no implementation`);

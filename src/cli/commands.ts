@@ -53,6 +53,12 @@ export const RUN: CommandSpec = {
       'of a config file. With --console socket:PATH, pvisor waits for a client ' +
       '(socat - UNIX-CONNECT:PATH) before the run starts, then takes input as it is typed: ' +
       'while guests wait for input the run waits too, until they power off or Ctrl-C.',
+    'An unmodified guest (a KERNEL that imports nothing from module pv) runs on an emulated PC ' +
+      'instead: its one --disk is the ATA primary master (ata0, IRQ 14), its one --net an NE2000 ' +
+      'at 0x300, IRQ 10 (ne0) on the same named switch, and --console is its COM1 16550A.',
+    'With --control PATH, "pvisor ctl PATH …" lists, pauses, unpauses, destroys and shuts down ' +
+      'domains while the run goes on; while a domain is paused, a run with nothing else to do ' +
+      'waits for it instead of ending. See "pvisor ctl --help".',
   ],
   flags: [
     { name: 'config', value: 'FILE', help: 'run the domains of a JSON or YAML config file instead of one KERNEL' },
@@ -109,6 +115,12 @@ export const RUN: CommandSpec = {
     { name: 'max-time', value: 'DURATION', default: '10s', help: 'stop after this much virtual time (500ms, 10s, 2m)' },
     { name: 'trace', value: 'FILE', help: 'write every exit to FILE as JSON lines' },
     { name: 'pcap', value: 'FILE', help: 'capture every frame the switches forward to FILE (pcap, virtual timestamps)', suggestFor: ['capture', 'dump'] },
+    {
+      name: 'control',
+      value: 'PATH',
+      help: 'serve the control socket on PATH while the run goes on (drive it with pvisor ctl PATH …)',
+      suggestFor: ['api-sock', 'api-socket', 'ctl', 'qmp', 'monitor'],
+    },
     { name: 'quiet', short: 'q', help: 'print only problems on stderr' },
     HELP_FLAG,
   ],
@@ -120,6 +132,87 @@ export const RUN: CommandSpec = {
     ['run kernel.wasm --disk data.img,size=64M --disk base.img,ro', 'two disks: data.img (created sparse if missing), base.img read-only'],
     ['run --config net.yaml --pcap lan.pcap', 'domains on a shared switch (net: [lan] in the file), frames captured'],
     ['run kernel.wasm --console socket:/tmp/k.sock', 'then, elsewhere: socat - UNIX-CONNECT:/tmp/k.sock'],
+    ['run --config demo.yaml --control /tmp/pv.sock --max-time 1h', 'then, elsewhere: pvisor ctl /tmp/pv.sock list'],
+  ],
+};
+
+/** `pvisor ctl`. */
+export const CTL: CommandSpec = {
+  name: 'ctl',
+  summary: 'drive a running host through its control socket: list, info, pause, unpause, destroy, shutdown',
+  usage: [
+    'ctl PATH list [--json]',
+    'ctl PATH info|pause|unpause|destroy|shutdown DOMAIN [--json]',
+    'ctl PATH mem-set DOMAIN SIZE',
+    'ctl PATH vcpu-set DOMAIN N',
+  ],
+  description: [
+    'Sends one request to the control socket of "pvisor run … --control PATH" and prints the ' +
+      'answer: a table for list, the details of one domain for info, one line otherwise. DOMAIN ' +
+      'is a name or an id. The host applies a request between two engine slices.',
+    'pause stops scheduling the vCPUs of a domain (its clock record stands still), unpause ' +
+      'schedules them again; destroy stops a domain for good (reported as crashed: destroyed by ' +
+      'the control socket); shutdown powers it off at once with code 0 — not cooperatively yet: ' +
+      'the guest is not asked. mem-set and vcpu-set are checked and then refused: they need ' +
+      'ballooning and vCPU hotplug, which the core does not have yet.',
+    'Exit status: 0 when the host did it; 1 when the host refused (its message names the field ' +
+      'at fault) or hung up; 2 for a usage error, or a PATH where no host listens.',
+  ],
+  flags: [
+    { name: 'json', help: 'print the response line as the host sent it ({"id","ok","result"} or {"ok":false,"error"})', suggestFor: ['raw', 'j'] },
+    HELP_FLAG,
+  ],
+  examples: [
+    ['ctl /tmp/pv.sock list', 'every domain: state, memory, vCPUs, guest time, console bytes, exits'],
+    ['ctl /tmp/pv.sock pause web', 'stop scheduling domain web; unpause web resumes it'],
+    ['ctl /tmp/pv.sock info 2 --json', 'domain 2 with hypercalls and exits by kind, as JSON'],
+    ['ctl /tmp/pv.sock destroy web', 'stop web for good; the run ends when every domain has'],
+  ],
+};
+
+/** `pvisor bench`. */
+export const BENCH: CommandSpec = {
+  name: 'bench',
+  summary: 'run a benchmark: pv-vs-fv compares paravirtual and emulated devices on the same workloads',
+  usage: ['bench pv-vs-fv [--workload NAME...] [--json FILE] [--svg FILE] [--cost-model FILE] [--quick] [--reps N]'],
+  description: [
+    'pv-vs-fv runs each workload twice in this process: built over the paravirtual kit (console ' +
+      'hypercall, virtio-blk, virtio-net, sched_poll deadlines) and as an unmodified guest over emulated ' +
+      'legacy devices (16550A, ATA PIO, NE2000, 8254 PIT). Workloads: console (1 MiB of text), ' +
+      'blk-seq (64 MiB written then read, 64 KiB requests), blk-rand (10000 random 4 KiB reads, ' +
+      'same run as blk-seq), net-64 and net-1500 (100000 frames between two domains), idle (10 ' +
+      'virtual seconds of a 100 Hz tick).',
+    'It prints a table on stdout: operations, exits, exits per operation, wall time, modeled time ' +
+      '(the exits priced by a cost model of a hardware-virtualized host; see docs/pv-vs-fv.md), ' +
+      'throughput, and a PV/FV row per workload; then exits by kind, the result check and the ' +
+      "issue's targets. Progress goes to stderr: a bar on a terminal, a line per finished run " +
+      'otherwise.',
+    'Both variants must produce the same bytes — result lines, console text, disk image, the data ' +
+      'frames on the switch — or the command fails. Exit status: 0 when they did, 1 when a result ' +
+      'differed or a guest failed (the table, JSON and SVG are still written), 2 for a usage error.',
+  ],
+  flags: [
+    {
+      name: 'workload',
+      value: 'NAME[,NAME...]',
+      repeatable: true,
+      default: 'all',
+      help: 'run only these workloads (repeatable or comma-separated): console, blk-seq, blk-rand, net-64, net-1500, idle',
+      suggestFor: ['workloads', 'w', 'only'],
+    },
+    { name: 'json', value: 'FILE', help: 'write every figure to FILE as JSON (schema: src/bench/pv-vs-fv.schema.json)', suggestFor: ['output', 'o', 'out'] },
+    { name: 'svg', value: 'FILE', help: 'write a bar chart (exits, wall time, modeled time; log scale) to FILE', suggestFor: ['chart', 'plot'] },
+    { name: 'cost-model', value: 'FILE', default: 'built-in KVM/VT-x figures', help: 'price exits with the cycles per kind of this JSON file', suggestFor: ['model', 'costs'] },
+    { name: 'quick', help: 'small sizes (16 KiB, 1 MiB, 300 frames, 1 s), no warm-up: a smoke run of a few seconds', suggestFor: ['fast', 'small'] },
+    { name: 'reps', value: 'N', default: '1', help: 'run each variant N times (1 to 20), PV and FV taking turns to go first; wall time is the median', suggestFor: ['repeat', 'runs', 'iterations'] },
+    HELP_FLAG,
+  ],
+  examples: [
+    ['bench pv-vs-fv', 'every workload at full size (about 20 s on a 2-core machine)'],
+    ['bench pv-vs-fv --workload console,net-1500 --quick', 'two workloads, small sizes'],
+    ['bench pv-vs-fv --json pvfv.json --svg pvfv.svg', 'keep the figures and a chart'],
+    ['bench pv-vs-fv --reps 3', 'median wall time of three runs each, on a noisy machine'],
+    ['bench pv-vs-fv --cost-model my-host.json', 'modeled time with your own cycles per exit'],
   ],
 };
 
@@ -134,4 +227,4 @@ export const HELP: CommandSpec = {
 };
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: CommandSpec[] = [RUN, HELP];
+export const COMMANDS: CommandSpec[] = [RUN, CTL, BENCH, HELP];

@@ -17,6 +17,7 @@
  *     console: socket:ping.sock  # optional: virtio-console console0 (stdio, file:PATH, socket:PATH)
  *     consoleInput: "ls\n"        # optional: bytes typed into console0 before the run
  * pcap: lan.pcap               # optional: capture every frame the switches forward
+ * control: pv.sock             # optional: serve the control socket here (pvisor ctl pv.sock list)
  * ```
  *
  * Validation is by hand so that every problem names its JSON path and the fix
@@ -66,6 +67,8 @@ export interface RunConfig {
   maxTimeNs?: number;
   /** `pcap`, resolved against the file's directory, when the file sets it. */
   pcap?: string;
+  /** `control` (the control socket's path), resolved against the file's directory, when the file sets it. */
+  control?: string;
   /** The domains in file order (domain ids are assigned from 1 in this order); images and disks are absolute paths. */
   domains: DomainPlan[];
 }
@@ -143,7 +146,7 @@ function syntaxMessage(err: unknown, text: string): string {
   return `${msg.slice(0, pos.index)} at line ${line}, column ${col}`;
 }
 
-const TOP_KEYS = ['seed', 'maxTime', 'pcap', 'domains'];
+const TOP_KEYS = ['seed', 'maxTime', 'pcap', 'control', 'domains'];
 const DOMAIN_KEYS = ['name', 'image', 'memory', 'vcpus', 'cmdline', 'disks', 'net', 'console', 'consoleInput'];
 
 /**
@@ -183,6 +186,14 @@ export function validateConfig(value: unknown, baseDir: string, problems: string
       problems.push(`pcap: expected a file name, got ${describe(value.pcap)}`);
     } else {
       config.pcap = resolve(baseDir, value.pcap);
+    }
+  }
+
+  if (value.control !== undefined) {
+    if (typeof value.control !== 'string' || value.control === '') {
+      problems.push(`control: expected the path of the control socket to create, got ${describe(value.control)}`);
+    } else {
+      config.control = resolve(baseDir, value.control);
     }
   }
 

@@ -34,6 +34,8 @@ export interface RunPlan {
   pcapFile?: string;
   /** Where to write the trace as JSON lines, if asked. */
   traceFile?: string;
+  /** Where to serve the control socket (`--control`, config `control`), and where that was said. */
+  control?: { path: string; origin: string };
   /** Print only problems. */
   quiet: boolean;
 }
@@ -123,6 +125,13 @@ export function planRun(args: ParsedArgs, loadConfig: (path: string) => RunConfi
   if (trace !== undefined) {
     if (trace === '') throw new UsageError('--trace: give a file name');
     plan.traceFile = trace;
+  }
+  const control = str('control');
+  if (control !== undefined) {
+    if (control === '') throw new UsageError('--control: give the path of the socket to create, e.g. --control /tmp/pv.sock');
+    plan.control = { path: control, origin: `--control ${control}` };
+  } else if (config.control !== undefined) {
+    plan.control = { path: config.control, origin: `${configFile ?? 'config'}: control` };
   }
   return plan;
 }

@@ -35,6 +35,9 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
     .filter((d) => typeof d.image === 'string' && !existsSync(d.image))
     .map((d) => `domain ${d.name}: no such image file: ${shortPath(d.image as string)}`);
   const problems = [...missing, ...checkDevices(plan)];
+  if (plan.control !== undefined && existsSync(plan.control.path)) {
+    problems.push(`${plan.control.origin}: ${shortPath(plan.control.path)} already exists; remove it (a socket left by an earlier run?)`);
+  }
   if (problems.length > 0) throw new UsageError(problems);
 
   // Open the trace file before the run, so that a bad path fails at once, not after it.
@@ -48,6 +51,7 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
   }
 
   let built: BuiltSystem | undefined;
+  let control: { close(): void } | undefined;
   try {
     built = await buildSystem(plan, { trace: traceFd !== undefined });
     // Ctrl-C while waiting for a console client: remove the sockets rather than leave them behind.
@@ -62,10 +66,23 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
     } finally {
       process.off('SIGINT', onInterrupt);
     }
-    // With socket consoles the run yields to the event loop, so Ctrl-C can end it gracefully:
-    // stop the guests where they are and print the usual summary. (Without them the run is one
-    // synchronous call and Ctrl-C keeps its default effect.)
     const sys = built.system;
+    if (plan.control !== undefined) {
+      // An external input of the run: the run yields to it and, while a domain is paused, waits for it.
+      const { listenControl } = await import('../control/control-socket.ts');
+      const c = plan.control;
+      try {
+        const server = await listenControl(sys, c.path);
+        control = server;
+        sys.addExternalInput(server);
+      } catch (err) {
+        throw new UsageError(`${c.origin}: ${(err as Error).message}`);
+      }
+      if (!plan.quiet) io.err(`pvisor: control socket on ${c.path}: pvisor ctl ${c.path} list\n`);
+    }
+    // With socket consoles or a control socket the run yields to the event loop, so Ctrl-C can
+    // end it gracefully: stop the guests where they are and print the usual summary. (Without
+    // them the run is one synchronous call and Ctrl-C keeps its default effect.)
     const onStop = (): void => sys.stop('interrupted (SIGINT)');
     if (sys.hasExternalInputs) process.once('SIGINT', onStop);
     let report;
@@ -79,6 +96,7 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
     for (const line of summary.lines) io.err(`${line}\n`);
     return summary.exitCode;
   } finally {
+    control?.close();
     built?.close();
     if (traceFd !== undefined) closeSync(traceFd);
   }

@@ -97,6 +97,13 @@ export interface ExternalInput {
   readonly open: boolean;
   /** Resolves once new input has been handed to a device, or the source has closed. */
   next(): Promise<void>;
+  /**
+   * Whether input from this source could wake a run in which nothing can make progress right
+   * now. Absent means yes (a console: typing wakes a guest waiting for it). A control socket
+   * answers yes only while a domain is paused (an `unpause` could wake it); when no open input
+   * says yes, an idle run ends instead of waiting for input that could change nothing.
+   */
+  canWakeIdle?(): boolean;
 }
 
 /** Wall time the engine runs between looks at the host event loop when external inputs exist. */
@@ -114,6 +121,8 @@ export class System {
   /** Set by the first run(): devices can no longer be attached (guests read the manifest at boot). */
   private started = false;
   private readonly inputs: ExternalInput[] = [];
+  /** Console bytes per domain (hypercall console and console0 on stdio), for the control socket. */
+  private readonly consoleCounts = new Map<Domain, number>();
   private stopRequested = false;
   private wakeStop: (() => void) | undefined;
 
@@ -131,6 +140,7 @@ export class System {
   }
 
   private onConsole(d: Domain, bytes: Uint8Array): void {
+    this.consoleCounts.set(d, (this.consoleCounts.get(d) ?? 0) + bytes.length);
     let dec = this.decoders.get(d);
     if (dec === undefined) this.decoders.set(d, (dec = new TextDecoder('utf-8')));
     const text = dec.decode(bytes, { stream: true });
@@ -265,6 +275,14 @@ export class System {
     return { base, port };
   }
 
+  /**
+   * Bytes `domain` has written to the console that goes through the toolstack: the hypercall
+   * console and a console0 on stdio (not a console file or socket, nor COM1 taken by one).
+   */
+  consoleBytes(domain: Domain): number {
+    return this.consoleCounts.get(domain) ?? 0;
+  }
+
   /** True when {@link System.addExternalInput} was called: the run yields to the event loop. */
   get hasExternalInputs(): boolean {
     return this.inputs.length > 0;
@@ -307,7 +325,10 @@ export class System {
       if (why === 'time-limit' || this.hv.domains.every((d) => !d.alive)) break;
       // Let sockets deliver what arrived meanwhile (a macrotask, so I/O callbacks run first).
       if (why === 'budget') await new Promise<void>((resolve) => setImmediate(resolve));
-      else await Promise.race([stopped, ...live.map((i) => i.next())]);
+      // Idle: wait only if some input could wake a guest; every input's news re-runs the engine
+      // (a control request may unpause or destroy while a console waits for typing).
+      else if (live.some((i) => i.canWakeIdle?.() ?? true)) await Promise.race([stopped, ...live.map((i) => i.next())]);
+      else break;
     }
     const wallMs = performance.now() - t0;
     for (const d of this.hv.domains) d.legacy?.flush();
@@ -335,7 +356,8 @@ export class System {
   }
 }
 
-function outcomeOf(d: Domain): DomainOutcome {
+/** How `d` ended, or `running` while it is alive (running, blocked or paused). */
+export function outcomeOf(d: Domain): DomainOutcome {
   if (d.state === 'crashed') return { kind: 'crashed', reason: d.crashReason, backtrace: d.backtrace };
   if (d.state !== 'shutdown') return { kind: 'running' };
   switch (d.shutdownReason) {

@@ -16,3 +16,4 @@ export { Scheduler } from './scheduler.ts';
 export * as evtchn from './evtchn.ts';
 export { MmioBus, MMIO_UNMAPPED } from './mmio.ts';
 export type { MmioDevice, MmioWindow } from './mmio.ts';
+export type { LegacyMachine, LegacyExits } from './legacy-machine.ts';

@@ -118,7 +118,7 @@ describe('config validation names the path and the fix', () => {
     ['duplicate name', { domains: [{ image: 'a.wasm', name: 'x' }, { image: 'b.wasm', name: 'x' }] }, 'domains[1].name: "x" is already used by domains[0]; give each domain its own name'],
     ['duplicate implicit name', { domains: [ok, ok] }, 'domains[1].name: "a" (from the image file name) is already used by domains[0]; give each domain its own name'],
     ['unknown domain key', { domains: [{ image: 'b.wasm', memroy: '16M' }] }, 'domains[0].memroy: unknown key; did you mean "memory"? valid keys here: name, image, memory, vcpus, cmdline, disks, net, console, consoleInput'],
-    ['unknown top key', { domains: [ok], sed: 1 }, 'sed: unknown key; did you mean "seed"? valid keys here: seed, maxTime, pcap, domains'],
+    ['unknown top key', { domains: [ok], sed: 1 }, 'sed: unknown key; did you mean "seed"? valid keys here: seed, maxTime, pcap, control, domains'],
     ['seed', { seed: -1, domains: [ok] }, 'seed: -1 is not a seed; use a whole number from 0 to 4294967295'],
     ['maxTime', { maxTime: '10', domains: [ok] }, 'maxTime: "10" has no unit; use e.g. 10s or 10ms'],
     ['maxTime type', { maxTime: 10, domains: [ok] }, 'maxTime: expected a duration such as "10s" or "500ms", got 10'],

@@ -213,8 +213,13 @@ function guestWrites(pc: LegacyPlatform, text: string): void {
   for (const c of text) pc.ports.write(COM1_BASE, 1, c.charCodeAt(0));
 }
 
-/** Reads COM1's receive side as the guest would (RBR while LSR.DR), after enabling the FIFO. */
+/**
+ * Reads COM1's receive side as a driver would: FIFOs on, DTR | RTS raised (the far end sends only
+ * while RTS is up), then RBR while LSR.DR.
+ */
 function guestReads(pc: LegacyPlatform): string {
+  pc.ports.write(COM1_BASE + 2, 1, 0x01);
+  pc.ports.write(COM1_BASE + 4, 1, 0x03);
   let s = '';
   while (pc.ports.read(LSR, 1) & LSR_DR) s += String.fromCharCode(pc.ports.read(COM1_BASE, 1));
   return s;
