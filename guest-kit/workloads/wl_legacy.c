@@ -27,6 +27,10 @@
 static ata_dev_t ata;
 static ne_dev_t ne;
 static uint32_t pit_hz;
+/* PIT periods per workload tick: the 16-bit divisor cannot go below 18.2 Hz, so slower ticks
+ * count several faster PIT periods (a software divider, as kernels with HZ < 19 would need). */
+static uint32_t tick_mult = 1;
+#define PIT_MIN_HZ 19u
 static uint64_t pit_base_ms; /* ms already counted when the PIT was last reprogrammed */
 static uint8_t rx_buf[NE_MAX_FRAME + 2] __attribute__((aligned(4)));
 static uint8_t tx_buf[NE_MAX_FRAME + 2] __attribute__((aligned(4)));
@@ -111,14 +115,15 @@ int wl_tick_start(uint32_t hz)
 {
     if (hz == 0)
         return -1;
-    clock_start(hz);
+    tick_mult = hz < PIT_MIN_HZ ? (PIT_MIN_HZ + hz - 1) / hz : 1u;
+    clock_start(hz * tick_mult);
     return 0;
 }
 
 uint64_t wl_tick_wait(void)
 {
-    uint64_t t = pit_ticks();
-    pit_wait_until(t + 1);
+    uint64_t t = pit_ticks() / tick_mult;
+    pit_wait_until((t + 1) * tick_mult);
     return t + 1;
 }
 
@@ -127,6 +132,7 @@ void wl_tick_stop(void)
     pit_base_ms = wl_ms();
     pit_stop();
     pit_hz = 0;
+    tick_mult = 1;
 }
 
 /* ---- network ---- */

@@ -173,6 +173,18 @@ describe('idle workload: a periodic tick for N virtual seconds (pv: one-shot tim
       expect(r.report.virtualTimeNs, v).toBeLessThan(3.01e9);
     }
   });
+
+  it('regression: below the slowest 8254 rate (18.2 Hz) the legacy backend divides a faster PIT rate', async () => {
+    // 10 Hz needs a divisor of 119318, which does not fit in 16 bits: the PIT ran at 18.2 Hz and
+    // the workload saw its ticks come early. Now it programs 20 Hz and counts two periods a tick.
+    for (const v of VARIANTS) {
+      const r = await runPlain('idle', v, 'seconds=2 hz=10');
+      expect(r.out['idle'], v).toBe('idle: 20 ticks at 10 Hz (2 s)\n');
+      // fv: 40 periods of 59659 PIT clocks = 1.999998 s (the 8254 rounds the divisor).
+      expect(r.report.virtualTimeNs, v).toBeGreaterThan(1.999e9);
+      expect(r.report.virtualTimeNs, v).toBeLessThan(2.01e9);
+    }
+  });
 });
 
 // ---- blk ----
