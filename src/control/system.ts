@@ -51,6 +51,12 @@ class PrefixedConsole {
     for (const [domain, rest] of this.partial) if (rest !== '') this.write(`[${domain}] ${rest}\n`);
     this.partial.clear();
   }
+  /** Writes out and forgets one domain's unfinished line (the domain is gone). */
+  flushOne(domain: string): void {
+    const rest = this.partial.get(domain);
+    if (rest !== undefined && rest !== '') this.write(`[${domain}] ${rest}\n`);
+    this.partial.delete(domain);
+  }
 }
 
 /**
@@ -273,6 +279,32 @@ export class System {
     hv.addDeviceToManifest(domain, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
     dev.setInterrupt?.(() => hv.raiseDevice(domain, port));
     return { base, port };
+  }
+
+  /**
+   * Destroys a domain (`xl destroy`): stops it at once if it still runs (it ends as crashed,
+   * reason "destroyed"), closes its event channels (a peer's inter-domain port goes back to
+   * UNBOUND), flushes its console, and removes it from the hypervisor and the engine, so it is
+   * in no later run report, its name can be used again, and its guest memory and instances are
+   * garbage once the caller drops the Domain. Call it between runs (or between the slices of a
+   * run with external inputs, as the control socket does), not from inside a guest's hypercall.
+   * Devices attached to it keep whatever outside references they hold (a switch port), which the
+   * caller removes.
+   * @throws Error for a domain that is not (or no longer) in this system.
+   */
+  destroyDomain(domain: Domain): void {
+    if (!this.hv.domains.includes(domain)) throw new Error(`destroyDomain: ${domain.name} is not a domain of this system (or was destroyed already)`);
+    this.hv.destroyDomain(domain);
+    this.engine.detach(domain);
+    domain.legacy?.flush();
+    const dec = this.decoders.get(domain);
+    const rest = dec?.decode() ?? '';
+    if (rest !== '') this.onConsole(domain, new TextEncoder().encode(rest));
+    this.prefixed.flushOne(domain.name);
+    this.decoders.delete(domain);
+    this.consoleCounts.delete(domain);
+    const i = this.configs.findIndex((c) => c.name === domain.name);
+    if (i >= 0) this.configs.splice(i, 1);
   }
 
   /**

@@ -134,6 +134,15 @@ export class DeterministicEngine {
   }
 
   /**
+   * Forgets a domain the toolstack destroyed: its module entry and its vCPUs' instances, so
+   * nothing here keeps its memory alive. Call it after the domain has stopped.
+   */
+  detach(d: Domain): void {
+    this.modules.delete(d);
+    for (const v of d.vcpus) v.engine = undefined;
+  }
+
+  /**
    * Runs until no vCPU can make progress or virtual time reaches the limit — or, with
    * `wallBudgetMs`, until that much wall time has passed (checked between slices), so a caller
    * with inputs from outside (a console socket) can let them in and call `run` again.

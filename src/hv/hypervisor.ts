@@ -9,7 +9,7 @@
  */
 import type { LegacyMachine } from './legacy-machine.ts';
 import {
-  ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ETIMEDOUT, MAX_DEVICES, MMIO_WINDOW_SIZE,
+  ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ETIMEDOUT, EVTCHNSTAT_CLOSED, MAX_DEVICES, MMIO_WINDOW_SIZE,
   SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, callName, makeDispatch,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
@@ -277,6 +277,27 @@ export class Hypervisor implements EvtchnHost {
     if (d.state !== 'paused') return;
     d.state = 'running';
     for (const v of d.vcpus) if (v.up && v.wait === null) this.sched.enqueue(v);
+  }
+
+  /**
+   * Takes a domain off the host for good (the toolstack's destroy): it stops if it still runs
+   * (crashed, with `reason`), its vCPUs go down, every event channel of its is closed (a peer's
+   * inter-domain port goes back to UNBOUND, as when the domain closes it itself), and it leaves
+   * {@link Hypervisor.domains} and the id table, so the core holds nothing of it and its memory
+   * can be collected. Its id is not given again. Unknown (already destroyed) domains are ignored.
+   */
+  destroyDomain(d: Domain, reason = 'destroyed'): void {
+    const i = this.domains.indexOf(d);
+    if (i < 0) return;
+    this.crash(d, reason);
+    for (const v of d.vcpus) this.vcpuDown(v);
+    for (let p = 1; p < d.ports.length; p++) {
+      const e = d.ports[p];
+      if (e !== undefined && e.state !== EVTCHNSTAT_CLOSED) evtchn.close(this, d, p);
+    }
+    this.sched.forget(d);
+    this.domains.splice(i, 1);
+    this.byId.delete(d.id);
   }
 
   /** Stops a domain for a fault of its own (trap, hostile act); the other domains go on. */

@@ -6,6 +6,7 @@
  * reproducible: no choice depends on anything but the order of events.
  * @module
  */
+import type { Domain } from './domain.ts';
 import type { Vcpu } from './vcpu.ts';
 
 /** The run queue. */
@@ -33,6 +34,17 @@ export class Scheduler {
       if (v.up && v.wait === null && v.domain.state === 'running') return v;
     }
     return undefined;
+  }
+
+  /**
+   * Drops every queued vCPU of a destroyed domain, and the slots already dequeued (they still
+   * point at vCPUs until the next compaction), so the queue keeps nothing of it alive.
+   */
+  forget(domain: Domain): void {
+    const keep = this.q.slice(this.head).filter((v) => v.domain !== domain);
+    for (const v of domain.vcpus) v.queued = false;
+    this.q = keep;
+    this.head = 0;
   }
 
   /** True when another vCPU is waiting to run. */

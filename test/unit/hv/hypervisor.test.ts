@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DOMID_SELF, DEVICE_INFO_SIZE, ETIMEDOUT, Hc, MAX_DEVICES, MMIO_WINDOW_SIZE,
   SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF,
-  VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER,
+  VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, EVTCHNSTAT_CLOSED, EVTCHNSTAT_UNBOUND, SHUTDOWN_POWEROFF,
 } from '../../../src/abi/index.ts';
 import type { GuestAddr } from '../../../src/abi/index.ts';
 import { DEFAULT_WALLCLOCK, DomainConfigError, Hypervisor, WAIT_BLOCK, WAIT_YIELD, WASM_PAGE, layoutFor, reservedBytes } from '../../../src/hv/index.ts';
@@ -536,5 +536,54 @@ describe('legacy platform hooks (attachLegacy)', () => {
     hv.now = 2000;
     hv.fireTimers();
     expect([fa.syncs, fb.syncs]).toEqual([[2000], [500]]);
+  });
+});
+
+describe('destroyDomain (the toolstack destroy)', () => {
+  it('stops the domain, takes its vCPUs down, closes its ports (a peer port goes back to UNBOUND) and forgets it', () => {
+    const { hv, doms: [a, b, c] } = makeHv(3);
+    const pa = call(hv, a!.vcpus[0]!, Hc.evtchn_alloc_unbound, b!.id);
+    const pb = call(hv, b!.vcpus[0]!, Hc.evtchn_bind_interdomain, a!.id, pa);
+    const ipi = call(hv, b!.vcpus[0]!, Hc.evtchn_bind_ipi, 0);
+    expect(ipi).toBeGreaterThan(0);
+    b!.vcpus[0]!.timer = 123;
+    hv.destroyDomain(b!, 'destroyed by a test');
+    expect(b!.state).toBe('crashed');
+    expect(b!.alive).toBe(false);
+    expect(b!.vcpus.every((v) => !v.up && v.timer === 0)).toBe(true);
+    expect(b!.ports.slice(1).every((p) => p === undefined || p.state === EVTCHNSTAT_CLOSED)).toBe(true);
+    // The peer's end is unbound again, still offered to the destroyed domain's id (as after a close).
+    expect(a!.ports[pa]).toMatchObject({ state: EVTCHNSTAT_UNBOUND, remoteDom: b!.id });
+    expect(hv.domains).toEqual([a, c]);
+    expect(hv.domain(b!.id)).toBeUndefined();
+    expect(pb).toBeGreaterThan(0);
+    // A second destroy, or a domain of another hypervisor, changes nothing.
+    hv.destroyDomain(b!);
+    expect(hv.domains).toEqual([a, c]);
+    // Ids are not given again.
+    expect(hv.createDomain({ name: 'd', memBytes: 1 << 20, vcpus: 1 }).id).toBe(4);
+  });
+
+  it('leaves no vCPU of the domain in the run queue, queued or dequeued, and keeps the others in order', () => {
+    const { hv, doms: [a, b] } = makeHv(2, { vcpus: 2 });
+    while (hv.sched.next() !== undefined);
+    for (const d of [a!, b!]) for (const v of d.vcpus) v.up = true;
+    hv.sched.enqueue(a!.vcpus[0]!);
+    hv.sched.enqueue(b!.vcpus[0]!);
+    hv.sched.enqueue(a!.vcpus[1]!);
+    hv.sched.enqueue(b!.vcpus[1]!);
+    hv.destroyDomain(b!);
+    expect(b!.vcpus.some((v) => v.queued)).toBe(false);
+    expect([hv.sched.next(), hv.sched.next(), hv.sched.next()]).toEqual([a!.vcpus[0], a!.vcpus[1], undefined]);
+  });
+
+  it('destroys a domain that had already shut down (its ports are closed then)', () => {
+    const { hv, doms: [a] } = makeHv(1);
+    const port = call(hv, a!.vcpus[0]!, Hc.evtchn_bind_ipi, 0);
+    hv.shutdown(a!, SHUTDOWN_POWEROFF, 3);
+    hv.destroyDomain(a!);
+    expect(a!.state).toBe('shutdown');
+    expect(a!.ports[port]!.state).toBe(EVTCHNSTAT_CLOSED);
+    expect(hv.domains).toEqual([]);
   });
 });
