@@ -15,7 +15,7 @@ import type { CliIo } from './cli.ts';
 import { checkVcpus } from './config.ts';
 import { EXIT_OK } from './report.ts';
 import { formatDuration, formatSize, parseMemSize, UnitError } from './units.ts';
-import type { DomainOutcome } from '../control/types.ts';
+import type { ControlDomainInfo } from '../control/control-socket.ts';
 
 /** Exit status when the host refused the request or did not answer. */
 export const EXIT_HOST_ERROR = 1;
@@ -151,20 +151,8 @@ async function exchange(path: string, request: string): Promise<string | undefin
   });
 }
 
-/** A domain as the host reports it (src/control/control-socket.ts ControlDomainInfo). */
-interface DomainInfo {
-  id: number;
-  name: string;
-  state: string;
-  memBytes: number;
-  vcpus: { up: number; total: number };
-  guestTimeNs: number | null;
-  consoleBytes: number;
-  exitsTotal: number;
-  outcome?: DomainOutcome;
-  endedAtNs?: number;
-  hypercalls?: Record<string, number>;
-}
+/** A domain as the host reports it: `list` gives the info, `info` adds the hypercalls (and exits). */
+type DomainInfo = ControlDomainInfo & { hypercalls?: Record<string, number> };
 
 /** The result of `op`, for people. */
 export function formatResult(op: string, result: unknown): string {
