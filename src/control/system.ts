@@ -28,6 +28,7 @@ import {
 import type { GuestAddr } from '../abi/index.ts';
 import { exitsOf } from '../bench/exits.ts';
 import { LegacyPlatform } from '../legacy/platform.ts';
+import { Utf8Stream } from './utf8-stream.ts';
 import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
 import { GuestImageError } from '../engine/errors.ts';
@@ -121,7 +122,7 @@ export class System {
   readonly hv: Hypervisor;
   private readonly engine: DeterministicEngine;
   private readonly opts: SystemOptions;
-  private readonly decoders = new Map<Domain, TextDecoder>();
+  private readonly decoders = new Map<Domain, Utf8Stream>();
   private readonly prefixed: PrefixedConsole;
   private readonly configs: DomainConfig[] = [];
   /** Set by the first run(): devices can no longer be attached (guests read the manifest at boot). */
@@ -148,8 +149,12 @@ export class System {
   private onConsole(d: Domain, bytes: Uint8Array): void {
     this.consoleCounts.set(d, (this.consoleCounts.get(d) ?? 0) + bytes.length);
     let dec = this.decoders.get(d);
-    if (dec === undefined) this.decoders.set(d, (dec = new TextDecoder('utf-8')));
-    const text = dec.decode(bytes, { stream: true });
+    if (dec === undefined) this.decoders.set(d, (dec = new Utf8Stream()));
+    this.emitConsole(d, dec.decode(bytes));
+  }
+
+  /** Hands decoded console text on: the console option, prefixed stdout, or plain stdout. */
+  private emitConsole(d: Domain, text: string): void {
     if (text === '') return;
     if (this.opts.console !== undefined) this.opts.console(d.name, text);
     else if (this.configs.length > 1) this.prefixed.push(d.name, text);
@@ -298,8 +303,7 @@ export class System {
     this.engine.detach(domain);
     domain.legacy?.flush();
     const dec = this.decoders.get(domain);
-    const rest = dec?.decode() ?? '';
-    if (rest !== '') this.onConsole(domain, new TextEncoder().encode(rest));
+    if (dec !== undefined) this.emitConsole(domain, dec.end());
     this.prefixed.flushOne(domain.name);
     this.decoders.delete(domain);
     this.consoleCounts.delete(domain);
@@ -364,10 +368,7 @@ export class System {
     }
     const wallMs = performance.now() - t0;
     for (const d of this.hv.domains) d.legacy?.flush();
-    for (const [d, dec] of this.decoders) {
-      const rest = dec.decode();
-      if (rest !== '') this.onConsole(d, new TextEncoder().encode(rest));
-    }
+    for (const [d, dec] of this.decoders) this.emitConsole(d, dec.end());
     this.prefixed.flush();
     const domains: DomainReport[] = this.hv.domains.map((d) => ({
       id: d.id,
