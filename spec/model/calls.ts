@@ -53,6 +53,7 @@ import {
   callInfo,
 } from '../../src/abi/generated/index.ts';
 import { markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
+import { grant_copy, grant_map, grant_setup } from './grant.ts';
 import { inBounds, overlay, readU32, readU64, u32Bytes, type ModelMemory } from './memory.ts';
 import { applySharedInfoWrite, withSharedInfo } from './shared-info.ts';
 import {
@@ -148,11 +149,12 @@ const FEATURES: ReadonlySet<number> = new Set([FEATURE_EVTCHN_2LEVEL, FEATURE_TI
  *
  * Choice: FEATURE_VCPU_HOTPLUG ("`vcpu_up`/`vcpu_down` work on this host") is a property of the
  * host, so it reports 1 even for a guest that lacks `pv_vcpu_entry` (whose `vcpu_up` returns
- * ENOSYS). Id 0 is reserved, so it reports 0.
+ * ENOSYS). Id 0 is reserved, so it reports 0. `grant_map` is in the table but "`probe` reports it
+ * absent" (it always returns ENOSYS on this host).
  */
 export const probe: ModelCall = (s, _caller, args) => {
   const id = u32(args, 0);
-  if (id < 0x10000) return ok(s, callInfo(id) === undefined ? 0 : 1);
+  if (id < 0x10000) return ok(s, callInfo(id) === undefined || id === Hc.grant_map ? 0 : 1);
   return ok(s, FEATURES.has(id) ? 1 : 0);
 };
 
@@ -669,6 +671,9 @@ export const CALL_TABLE: Readonly<Record<number, ModelCall>> = {
   [Hc.vcpu_down]: vcpu_down,
   [Hc.vcpu_is_up]: vcpu_is_up,
   [Hc.multicall]: multicall,
+  [Hc.grant_setup]: grant_setup,
+  [Hc.grant_copy]: grant_copy,
+  [Hc.grant_map]: grant_map,
 };
 
 /**

@@ -13,7 +13,7 @@
  * - {@link invariants}: facts every reachable state satisfies (a check on the model itself).
  * @module
  */
-import { NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
+import { GRANT_ENTRY_V1_SIZE, GRANT_TABLE_MAX, NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
 import { dispatchCall } from './calls.ts';
 import { isGlobalVirq, sendVirq, type Delivery } from './events.ts';
 import type { ModelMemory } from './memory.ts';
@@ -23,6 +23,7 @@ import {
   updateDomain,
   updateVcpu,
   type ModelCaller,
+  type ModelGrantTable,
   type ModelPort,
   type ModelState,
   type ModelStep,
@@ -34,6 +35,7 @@ export * from './memory.ts';
 export * from './shared-info.ts';
 export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, type Delivery } from './events.ts';
 export { CALL_TABLE, dispatchCall, statusBytes } from './calls.ts';
+export { decodeGrantCopyOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyOp, type GrantCopyPtr } from './grant.ts';
 
 /**
  * Hypercall `nr` with raw i32 `args`, made by `caller`, against memory `mem`.
@@ -136,6 +138,8 @@ export interface ObservedDomain {
   readonly mask: readonly number[];
   /** Console text (latin1: one char per byte). */
   readonly console: string;
+  /** The registered grant table: address and entries ({table: 0, nrEntries: 0} when none). */
+  readonly grantTable: ModelGrantTable;
 }
 
 /** What a host and the model must agree on after every call. */
@@ -165,8 +169,8 @@ function livePorts(ports: readonly ModelPort[]): ObservedPort[] {
 /**
  * The observable state: per domain its status, per vCPU {up, upcallPending, upcallMask,
  * pendingSel, timer}, the ports that are not closed with their fields, the pending and mask bits
- * as lists of port numbers, and the console text. Blocked-ness, time and shutdown reasons are
- * left out.
+ * as lists of port numbers, the console text and where the grant table is. Blocked-ness, time
+ * and shutdown reasons are left out (and guest memory, grant entries included).
  */
 export function observe(s: ModelState): Observation {
   return {
@@ -184,6 +188,7 @@ export function observe(s: ModelState): Observation {
       pending: setBits(d.pending),
       mask: setBits(d.mask),
       console: d.console,
+      grantTable: { table: d.grantTable.table, nrEntries: d.grantTable.nrEntries },
     })),
   };
 }
@@ -206,6 +211,8 @@ export function observe(s: ModelState): Observation {
  * - A vCPU in sched_block has no upcall pending (it would have woken); a vCPU in sched_poll has
  *   none of its ports pending.
  * - pending_sel is a u32.
+ * - A grant table has at most GRANT_TABLE_MAX entries, lies inside the domain's memory, and is
+ *   {table 0, nrEntries 0} when none is registered.
  */
 export function invariants(s: ModelState): string[] {
   const out: string[] = [];
@@ -234,6 +241,10 @@ export function invariants(s: ModelState): string[] {
         if (virqs.has(key)) out.push(`${at} port ${port}: virq ${key} bound twice`);
         virqs.add(key);
       }
+    }
+    const gt = d.grantTable;
+    if (gt.nrEntries > GRANT_TABLE_MAX || gt.table + gt.nrEntries * GRANT_ENTRY_V1_SIZE > d.memSize || (gt.nrEntries === 0 && gt.table !== 0)) {
+      out.push(`${at}: grant table ${gt.table}+${gt.nrEntries} entries is impossible`);
     }
     d.vcpus.forEach((vc, v) => {
       const atv = `${at} vcpu ${v}`;

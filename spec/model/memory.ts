@@ -21,6 +21,12 @@ export interface ModelMemory {
    * this memory (unit tests).
    */
   readonly sharedInfo?: number;
+  /**
+   * Read-only views of the other domains' memories, for the calls that reach into them
+   * (`grant_copy` reads a granting domain's table and copies between domains). Each view has its
+   * own `sharedInfo`. Absent, or undefined for a domain: that domain's memory reads as zeros.
+   */
+  readonly foreign?: (dom: number) => ModelMemory | undefined;
 }
 
 const TWO_32 = 2 ** 32;
@@ -57,30 +63,51 @@ export function u32Bytes(...values: number[]): Uint8Array {
   return out;
 }
 
-/** A memory over a byte array (tests, and the model-backed host). */
-export function memoryOf(bytes: Uint8Array, sharedInfo?: number): ModelMemory {
+/**
+ * A memory over a byte array (tests, and the model-backed host), with the other domains' views
+ * when given (see {@link ModelMemory.foreign}).
+ */
+export function memoryOf(bytes: Uint8Array, sharedInfo?: number, foreign?: (dom: number) => ModelMemory | undefined): ModelMemory {
   const base = {
     size: bytes.length,
     read: (addr: number, len: number): Uint8Array => bytes.slice(addr, addr + len),
   };
-  return sharedInfo === undefined ? base : { ...base, sharedInfo };
+  return { ...base, ...(sharedInfo === undefined ? {} : { sharedInfo }), ...(foreign === undefined ? {} : { foreign }) };
 }
 
 /**
  * `mem` as seen after `writes` (later writes win), for calls that read what an earlier part of the
  * same call wrote (the entries of a multicall are read one at a time, after the previous entries
- * ran, as Xen does).
+ * ran, as Xen does). Writes with a `dom` land on that domain's {@link ModelMemory.foreign} view
+ * (when `mem` has one).
  */
 export function overlay(mem: ModelMemory, writes: readonly ModelWrite[]): ModelMemory {
   if (writes.length === 0) return mem;
+  const own = writes.filter((w) => w.dom === undefined);
+  const others = writes.filter((w) => w.dom !== undefined);
+  const foreign = mem.foreign;
   return {
     ...mem,
     read(addr: number, len: number): Uint8Array {
       const out = mem.read(addr, len);
-      for (const w of writes) applyBytes(out, addr, w.addr, w.bytes);
+      for (const w of own) applyBytes(out, addr, w.addr, w.bytes);
       return out;
     },
+    ...(foreign === undefined || others.length === 0
+      ? {}
+      : {
+          foreign(dom: number): ModelMemory | undefined {
+            const base = foreign(dom);
+            const mine = others.filter((w) => w.dom === dom).map((w) => ({ addr: w.addr, bytes: w.bytes }));
+            return base === undefined ? undefined : overlay(base, mine);
+          },
+        }),
   };
+}
+
+/** A memory of `size` bytes that reads as zeros (another domain's memory nobody gave a view of). */
+export function zeroMemory(size: number): ModelMemory {
+  return { size, read: (_addr: number, len: number): Uint8Array => new Uint8Array(len) };
 }
 
 /**

@@ -5,8 +5,9 @@
  * The model is a pure statement of the hypercall ABI (spec/abi.json): a state is a plain JSON-like
  * value, nothing in it is ever mutated, and every change produces a new value. Only what a call's
  * `doc`, `returns` and `errors` talk about is here: domains and their vCPUs, event-channel ports
- * with their pending and mask bits, timers, and the console text. Guest memory is not part of the
- * state; calls see it through a read-only {@link ModelMemory} view (see `memory.ts`).
+ * with their pending and mask bits, timers, the console text, and where each domain's grant table
+ * is. Guest memory is not part of the state (the grant entries themselves live there); calls see
+ * it through a read-only {@link ModelMemory} view (see `memory.ts`).
  *
  * The per-port pending and mask bits and the per-vCPU `upcallPending`, `upcallMask` and
  * `pendingSel` live in guest memory on a real host (shared_info). The model holds them as plain
@@ -69,6 +70,20 @@ export interface ModelShutdown {
   readonly code: number;
 }
 
+/**
+ * Where a domain's v1 grant table is, as `grant_setup` registered it: `nrEntries` grant_entry_v1
+ * at guest address `table` of its own memory. `nrEntries` 0 (and `table` 0) = none registered.
+ */
+export interface ModelGrantTable {
+  /** Guest address of entry 0. */
+  readonly table: number;
+  /** Entries, 0..GRANT_TABLE_MAX. */
+  readonly nrEntries: number;
+}
+
+/** No grant table registered (the state at boot, and after `grant_setup(_, 0)`). */
+export const NO_GRANT_TABLE: ModelGrantTable = Object.freeze({ table: 0, nrEntries: 0 });
+
 /** One domain. */
 export interface ModelDomain {
   /** Domain id (below DOMID_SELF). */
@@ -96,6 +111,8 @@ export interface ModelDomain {
   readonly mask: readonly boolean[];
   /** Everything written with `console_write`, one char per byte (latin1). */
   readonly console: string;
+  /** The registered grant table (its entries are in guest memory). */
+  readonly grantTable: ModelGrantTable;
 }
 
 /** The whole abstract state. */
@@ -119,8 +136,13 @@ export interface ModelCaller {
   readonly inUpcall?: boolean;
 }
 
-/** A byte range a call writes into the caller's memory. */
+/** A byte range a call writes into guest memory: the caller's, or another domain's (`dom`). */
 export interface ModelWrite {
+  /**
+   * The domain whose memory receives the bytes when it is not the caller (only `grant_copy`
+   * writes into other domains). Absent = the caller's memory.
+   */
+  readonly dom?: number;
   /** Guest address of the first byte. */
   readonly addr: number;
   /** The bytes. */
@@ -148,7 +170,7 @@ export interface ModelStep {
   readonly result: number;
   /** The state after the call. */
   readonly state: ModelState;
-  /** Bytes written into the caller's memory, in order. */
+  /** Bytes written into guest memory (the caller's, or another domain's with `dom`), in order. */
   readonly writes?: readonly ModelWrite[];
   /** The calling vCPU is now blocked; its result comes later, through a {@link ModelWake}. */
   readonly blocks?: boolean;
@@ -217,6 +239,7 @@ export function initialState(domains: readonly ModelDomainConfig[]): ModelState 
       pending: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
       mask: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
       console: '',
+      grantTable: NO_GRANT_TABLE,
     })),
   };
 }

@@ -95,6 +95,13 @@ export class Domain {
   legacy: LegacyMachine | undefined = undefined;
   /** Entries written to the device manifest so far (start_info.nr_devices). */
   nrDevices = 0;
+  /**
+   * Guest address of the v1 grant table `grant_setup` registered (0 when none). The entries stay
+   * in guest memory; the host reads one each time a `grant_copy` names it (see grant.ts).
+   */
+  grantTable = 0 as GuestAddr;
+  /** Entries of the registered grant table (0 = none: every grant reference is out of range). */
+  grantEntries = 0;
 
   /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
   readonly pendingIdx: number;

@@ -8,6 +8,14 @@
 import fc from 'fast-check';
 import {
   DOMID_SELF,
+  GNTCOPY_DEST_GREF,
+  GNTCOPY_SOURCE_GREF,
+  GRANT_COPY_OP_SIZE,
+  GRANT_ENTRY_V1_SIZE,
+  GRANT_FRAME_SIZE,
+  GRANT_TABLE_MAX,
+  GTF_PERMIT_ACCESS,
+  GTF_READONLY,
   Hc,
   MULTICALL_ENTRY_OFF,
   MULTICALL_ENTRY_SIZE,
@@ -25,9 +33,12 @@ import {
   errorName,
 } from '../abi/generated/index.ts';
 import {
+  encodeGrantCopyOp,
+  encodeGrantEntry,
   invariants,
   observe,
   u32Bytes,
+  type GrantCopyPtr,
   type ModelDomain,
   type ModelDomainConfig,
   type ModelState,
@@ -85,6 +96,13 @@ export interface CommandsConfig {
   readonly blocking?: boolean;
   /** Include console_write / console_read / wallclock (default true). */
   readonly console?: boolean;
+  /** Include grant_setup, grant entries written by the guests, and grant_copy (default true). */
+  readonly grant?: boolean;
+  /**
+   * How much more often than by default the grant commands come (default 1): a grant-focused run
+   * (test/model/grant-host.model.test.ts) raises it so that tables, entries and copies meet.
+   */
+  readonly grantWeight?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,10 +134,23 @@ interface TimePlan {
   readonly now: number;
 }
 
-type Plan = CallPlan | GuestPlan | TimePlan;
+/** A guest's plain store into its own memory (a grant entry), outside shared_info. */
+interface MemPlan {
+  readonly kind: 'mem';
+  readonly label: string;
+  readonly dom: number;
+  readonly addr: number;
+  readonly bytes: Uint8Array;
+}
+
+type Plan = CallPlan | GuestPlan | TimePlan | MemPlan;
 
 /** Turns the model state into a plan, or null when the command cannot run now. */
-type Planner = (s: ModelState) => Plan | null;
+/**
+ * Turns the model state into a plan, or null when the command cannot run now. The model host is
+ * there for the few commands that choose by guest memory (grant_copy picks entries guests wrote).
+ */
+type Planner = (s: ModelState, m: ModelHost) => Plan | null;
 
 /**
  * A command whose behaviour is a {@link Planner}. Its `toString` shows its selectors, which are
@@ -135,7 +166,7 @@ class PlannedCommand implements fc.Command<ModelWorld, HostUnderTest> {
   ) {}
 
   check(w: Readonly<ModelWorld>): boolean {
-    const p = this.plan(w.model.state);
+    const p = this.plan(w.model.state, w.model);
     if (p === null) return false;
     if (p.kind !== 'call' || w.model.peek(p.dom, p.vcpu, p.nr, p.args, p.prepare).blocks !== true) return true;
     // A call that blocks: only from a command that may block, on a host that reports blocked
@@ -147,11 +178,12 @@ class PlannedCommand implements fc.Command<ModelWorld, HostUnderTest> {
   }
 
   run(w: ModelWorld, host: HostUnderTest): void {
-    const p = this.plan(w.model.state);
+    const p = this.plan(w.model.state, w.model);
     if (p === null) throw new Error(`harness: ${this.name} ran although check() refused it`);
     w.trace.push(p.label);
     if (p.kind === 'guest') runGuest(w, host, p);
     else if (p.kind === 'time') runTime(w, host, p);
+    else if (p.kind === 'mem') runMem(w, host, p);
     else runCall(w, host, p);
     compareState(w, host);
   }
@@ -198,10 +230,12 @@ function runCall(w: ModelWorld, host: HostUnderTest, p: CallPlan): void {
         w.model.writeMem(p.dom, wr.addr, host.readMem(p.dom, wr.addr, wr.bytes.length));
         continue;
       }
-      const hostBytes = host.readMem(p.dom, wr.addr, wr.bytes.length);
-      const modelBytes = w.model.readMem?.(p.dom, wr.addr, wr.bytes.length) ?? wr.bytes;
+      // grant_copy writes into other domains too (wr.dom).
+      const dom = wr.dom ?? p.dom;
+      const hostBytes = host.readMem(dom, wr.addr, wr.bytes.length);
+      const modelBytes = w.model.readMem?.(dom, wr.addr, wr.bytes.length) ?? wr.bytes;
       if (hostBytes.join() !== modelBytes.join()) {
-        fail(w, [`memory at ${wr.addr}: model [${modelBytes.join(' ')}], host [${hostBytes.join(' ')}]`]);
+        fail(w, [`memory at ${wr.addr}${dom === p.dom ? '' : ` of domain ${dom}`}: model [${modelBytes.join(' ')}], host [${hostBytes.join(' ')}]`]);
       }
     }
   }
@@ -212,6 +246,11 @@ function runGuest(w: ModelWorld, host: HostUnderTest, p: GuestPlan): void {
     w.model.writeMem(p.dom, w.model.sharedInfoAddr(p.dom) + g.off, g.bytes);
     host.writeMem(p.dom, host.sharedInfoAddr(p.dom) + g.off, g.bytes);
   }
+}
+
+function runMem(w: ModelWorld, host: HostUnderTest, p: MemPlan): void {
+  w.model.writeMem(p.dom, p.addr, p.bytes);
+  host.writeMem(p.dom, p.addr, p.bytes);
 }
 
 function runTime(w: ModelWorld, host: HostUnderTest, p: TimePlan): void {
@@ -395,7 +434,7 @@ function showSelectors(caller: CallerSel, x: unknown): string {
 function callCommand<T>(
   name: string,
   extra: fc.Arbitrary<T>,
-  build: (s: ModelState, caller: { dom: ModelDomain; vcpu: number }, x: T) => CallPlan | null,
+  build: (s: ModelState, caller: { dom: ModelDomain; vcpu: number }, x: T, m: ModelHost) => CallPlan | null,
   mayBlock = false,
 ): fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> {
   return fc.tuple(callerArb, extra).map(
@@ -403,9 +442,9 @@ function callCommand<T>(
       new PlannedCommand(
         name,
         showSelectors(sel, x),
-        (s) => {
+        (s, m) => {
           const c = resolveCaller(s, sel);
-          return c === null ? null : build(s, c, x);
+          return c === null ? null : build(s, c, x, m);
         },
         mayBlock,
       ),
@@ -639,9 +678,11 @@ const misc = callCommand(
     fc.constant({ nr: Hc.version, args: [] as number[] }),
     fc.constant({ nr: Hc.sched_yield, args: [] as number[] }),
     fc
-      .oneof(fc.integer({ min: 0, max: 24 }), fc.constantFrom(0x10000, 0x10001, 0x10002, 0x10003))
+      .oneof(fc.integer({ min: 0, max: 27 }), fc.constantFrom(0x10000, 0x10001, 0x10002, 0x10003))
       .map((id) => ({ nr: Hc.probe, args: [id] })),
     vcpuArgArb.map((v) => ({ nr: Hc.vcpu_is_up, args: [v] })),
+    // Always ENOSYS: two Wasm memories cannot share a page.
+    fc.tuple(fc.constantFrom(1, 2, DOMID_SELF, 0), fc.nat(20)).map(([d, r]) => ({ nr: Hc.grant_map, args: [d, r] })),
   ),
   (_s, c, x) => callPlan(c.dom.id, c.vcpu, x.nr, x.args),
 );
@@ -710,13 +751,152 @@ const guestUpcallMask = guestCommand('guest: set/clear upcall_mask', fc.boolean(
   writes: [{ off: SHARED_INFO_OFF.vcpu_info + v * VCPU_INFO_SIZE + VCPU_INFO_OFF.evtchn_upcall_mask, bytes: new Uint8Array([on ? 1 : 0]) }],
 }));
 
+// ---------------------------------------------------------------------------------------------
+// Grant tables: every domain keeps its table at GRANT_AT (when it registers one), grants frames of
+// DATA_FRAMES by plain stores, and copies with ops written at GRANT_OPS_AT. Frames on the host's
+// time records are never a copy's source (the host refreshes them; the model does not know them).
+
+const GRANT_AT = 0x3000;
+/** Small tables, so that the references copies name are often the entries guests wrote. */
+const GRANT_ENTRIES = 4;
+const GRANT_OPS_AT = 0x3800;
+const DATA_FRAMES = [4, 5, 6];
+
+const grantSetup = callCommand(
+  'grant_setup',
+  fc.oneof(
+    { weight: 6, arbitrary: fc.oneof(fc.constant(GRANT_ENTRIES), fc.integer({ min: 1, max: GRANT_ENTRIES })).map((n) => ({ kind: 'ok' as const, n })) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'none' as const, n: 0 }) },
+    { weight: 1, arbitrary: fc.constantFrom('misaligned' as const, 'too-many' as const, 'outside' as const).map((kind) => ({ kind, n: 4 })) },
+  ),
+  (_s, c, x) => {
+    const args =
+      x.kind === 'ok' ? [GRANT_AT, x.n]
+      : x.kind === 'none' ? [0, 0]
+      : x.kind === 'misaligned' ? [GRANT_AT + 2, x.n]
+      : x.kind === 'too-many' ? [GRANT_AT, GRANT_TABLE_MAX + 1]
+      : [c.dom.memSize - 8, x.n];
+    return callPlan(c.dom.id, c.vcpu, Hc.grant_setup, args, [], x.kind);
+  },
+);
+
+/** A guest writes entry k of its table: usually a grant of a data frame to some domain. */
+const grantEntry = fc
+  .tuple(
+    callerArb,
+    fc.nat(GRANT_ENTRIES - 1),
+    fc.constantFrom(GTF_PERMIT_ACCESS, GTF_PERMIT_ACCESS, GTF_PERMIT_ACCESS | GTF_READONLY, GTF_PERMIT_ACCESS | GTF_READONLY, 0, 2),
+    domSelArb,
+    fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...DATA_FRAMES) }, { weight: 1, arbitrary: fc.constantFrom(64, 0xffffffff) }),
+  )
+  .map(
+    ([sel, k, flags, to, frame]) =>
+      new PlannedCommand('guest: write grant entry', showSelectors(sel, { k, flags, to, frame }), (s) => {
+        const c = resolveCaller(s, sel);
+        if (c === null) return null;
+        const grantee = to.kind === 'self' ? c.dom.id : resolveDom(s, to);
+        return {
+          kind: 'mem',
+          label: `guest ${c.dom.id}: grant entry ${k} = {flags ${flags}, domid ${grantee & 0xffff}, frame ${frame}}`,
+          dom: c.dom.id,
+          addr: GRANT_AT + k * GRANT_ENTRY_V1_SIZE,
+          bytes: encodeGrantEntry(flags, grantee, frame),
+        };
+      }),
+  );
+
+/** One end of a harness op: an own data frame, a grant reference of some domain, or an own shared_info mask range. */
+type EndSel =
+  | { readonly kind: 'offered'; readonly k: number }
+  | { readonly kind: 'frame'; readonly i: number }
+  | { readonly kind: 'gref'; readonly dom: DomSel; readonly ref: number }
+  | { readonly kind: 'frame-of'; readonly dom: DomSel }
+  | { readonly kind: 'own-mask' };
+
+const srcEndArb: fc.Arbitrary<EndSel> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('offered' as const), k: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('frame' as const), i: fc.nat(DATA_FRAMES.length - 1) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('gref' as const), dom: domSelArb, ref: fc.nat(GRANT_ENTRIES) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('frame-of' as const), dom: domSelArb }) },
+);
+const dstEndArb: fc.Arbitrary<EndSel> = fc.oneof(
+  { weight: 8, arbitrary: srcEndArb },
+  { weight: 1, arbitrary: fc.constant({ kind: 'own-mask' as const }) },
+);
+
 /**
- * Random command sequences over all 22 calls of the ABI across the domains: event channels
+ * grant_copy: 1..3 ops between the caller's data frames, other domains' grants (often real ones:
+ * the entry commands write them) and the mask bitmap of the caller's own shared_info, with
+ * lengths that sometimes cross the end of the frame and, rarely, a stray flag bit.
+ */
+const grantCopy = callCommand(
+  'grant_copy',
+  fc.array(
+    fc.record({
+      src: srcEndArb,
+      dst: dstEndArb,
+      srcOff: fc.oneof({ weight: 4, arbitrary: fc.nat(256) }, { weight: 1, arbitrary: fc.constantFrom(GRANT_FRAME_SIZE - 8, GRANT_FRAME_SIZE) }),
+      dstOff: fc.nat(128),
+      len: fc.oneof({ weight: 4, arbitrary: fc.nat(64) }, { weight: 1, arbitrary: fc.constantFrom(0, 9, GRANT_FRAME_SIZE) }),
+      junk: fc.oneof({ weight: 12, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(4) }),
+    }),
+    { minLength: 1, maxLength: 3 },
+  ),
+  (s, c, ops, m) => {
+    const sharedInfoFrame = Math.floor((c.dom.memSize - 2 * GRANT_FRAME_SIZE) / GRANT_FRAME_SIZE);
+    // Entries of registered tables that name the caller (whatever their type and frame: the
+    // host must still refuse the bad ones), as the model's memory holds them.
+    const offers: { dom: number; ref: number }[] = [];
+    for (const d of s.domains) {
+      for (let ref = 0; ref < d.grantTable.nrEntries; ref++) {
+        const e = m.readMem?.(d.id, d.grantTable.table + ref * GRANT_ENTRY_V1_SIZE, GRANT_ENTRY_V1_SIZE) ?? new Uint8Array(GRANT_ENTRY_V1_SIZE);
+        if ((e[2]! | (e[3]! << 8)) === c.dom.id) offers.push({ dom: d.id, ref });
+      }
+    }
+    const end = (e: EndSel, off: number, len: number): { ptr: GrantCopyPtr; gref: boolean; len: number } => {
+      switch (e.kind) {
+        case 'offered': {
+          const o = offers[e.k % Math.max(1, offers.length)];
+          if (o === undefined) return { ptr: { ref: DATA_FRAMES[0]!, domid: DOMID_SELF, offset: off }, gref: false, len };
+          const viaSelf = o.dom === c.dom.id && e.k % 2 === 0;
+          return { ptr: { ref: o.ref, domid: viaSelf ? DOMID_SELF : o.dom, offset: off }, gref: true, len };
+        }
+        case 'frame':
+          return { ptr: { ref: DATA_FRAMES[e.i] ?? 4, domid: DOMID_SELF, offset: off }, gref: false, len };
+        case 'gref':
+          return { ptr: { ref: e.ref, domid: resolveDom(s, e.dom) & 0xffff, offset: off }, gref: true, len };
+        case 'frame-of':
+          return { ptr: { ref: 4, domid: resolveDom(s, e.dom) & 0xffff, offset: off }, gref: false, len };
+        case 'own-mask': {
+          // The mask bitmap: bits a guest may set and clear at will, so the model's invariants hold.
+          const at = (c.dom.memSize - 2 * GRANT_FRAME_SIZE) % GRANT_FRAME_SIZE + SHARED_INFO_OFF.evtchn_mask + (off % 64);
+          return { ptr: { ref: sharedInfoFrame, domid: DOMID_SELF, offset: at }, gref: false, len: Math.min(len, 64) };
+        }
+      }
+    };
+    const bytes = new Uint8Array(ops.length * GRANT_COPY_OP_SIZE);
+    const shown: string[] = [];
+    ops.forEach((o, i) => {
+      const dst = end(o.dst, o.dstOff, o.len);
+      const src = end(o.src, o.srcOff, dst.len);
+      const flags = (src.gref ? GNTCOPY_SOURCE_GREF : 0) | (dst.gref ? GNTCOPY_DEST_GREF : 0) | o.junk;
+      bytes.set(encodeGrantCopyOp({ source: src.ptr, dest: dst.ptr, len: dst.len, flags }, 0x7eed), i * GRANT_COPY_OP_SIZE);
+      const show = (p: GrantCopyPtr, g: boolean) => `${g ? 'ref' : 'frame'} ${p.ref}@${p.domid}+${p.offset}`;
+      shown.push(`${show(src.ptr, src.gref)} -> ${show(dst.ptr, dst.gref)} len ${dst.len} flags ${flags}`);
+    });
+    return callPlan(c.dom.id, c.vcpu, Hc.grant_copy, [GRANT_OPS_AT, ops.length], [{ addr: GRANT_OPS_AT, bytes }], shown.join('; '));
+  },
+);
+
+/**
+ * Random command sequences over all 25 calls of the ABI across the domains: event channels
  * (alloc_unbound, bind_interdomain — mostly on a port really offered to the caller —, bind_virq,
  * bind_ipi, send, unmask, close, status, sometimes with a bad pointer), guest-side writes of mask,
  * pending, upcall_pending, pending_sel and upcall_mask, sched_block and sched_poll when they return
  * at once, set_timer, version, probe, sched_yield, vcpu_is_up, and optionally console_write /
- * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown and multicall batches.
+ * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown, multicall batches, and
+ * grant tables (grant_setup, guests writing grant entries, grant_copy batches; grant_map, always
+ * ENOSYS, among the misc calls).
  */
 export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterable<fc.Command<ModelWorld, HostUnderTest>>> {
   type W = { weight: number; arbitrary: fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> };
@@ -746,6 +926,10 @@ export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterab
   if (cfg.vcpuHotplug !== false) weighted.push({ weight: 1, arbitrary: vcpuUp }, { weight: 1, arbitrary: vcpuDown });
   if (cfg.shutdown !== false) weighted.push({ weight: 1, arbitrary: shutdown });
   if (cfg.multicall !== false) weighted.push({ weight: 1, arbitrary: multicallCmd });
+  if (cfg.grant !== false) {
+    const g = Math.max(1, Math.round(cfg.grantWeight ?? 1));
+    weighted.push({ weight: 2 * g, arbitrary: grantSetup }, { weight: 3 * g, arbitrary: grantEntry }, { weight: 3 * g, arbitrary: grantCopy });
+  }
   // size 'max': sequences up to maxCommands long; the default ('small') gives a handful of
   // commands, too few to build up channels worth testing.
   return fc.commands([fc.oneof(...weighted)], {

@@ -45,8 +45,8 @@ export function observedPorts(d: Domain): ObservedPort[] {
 
 /**
  * A host domain in the model's observation shape: status, per-vCPU upcall bits, pending_sel and
- * timer (read from shared_info, where the guest sees them), ports, pending and mask bits, and the
- * console text passed in (latin1).
+ * timer (read from shared_info, where the guest sees them), ports, pending and mask bits, the
+ * console text passed in (latin1), and where its grant table is.
  */
 export function observeDomain(d: Domain, console: string): ObservedDomain {
   return {
@@ -63,6 +63,7 @@ export function observeDomain(d: Domain, console: string): ObservedDomain {
     pending: bitList(d, d.pendingIdx),
     mask: bitList(d, d.maskIdx),
     console,
+    grantTable: { table: d.grantTable as number, nrEntries: d.grantEntries },
   };
 }
 

@@ -99,15 +99,20 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
   };
   for (const d of domains) syncShared(d.id);
 
+  // Every domain's memory as the model sees it: its image, with the other domains' images for the
+  // calls that reach into them (grant_copy).
+  const foreign = (id: number) => (images.has(id) ? memoryOf(image(id), shared(id)) : undefined);
+  const memOf = (dom: number) => memoryOf(image(dom), shared(dom), foreign);
+
   const doStep = (dom: number, vcpu: number, nr: number, args: number[]): ModelStep => {
     const before = state;
-    const r = stepFn(state, { dom, vcpu }, nr, args, memoryOf(image(dom), shared(dom)));
+    const r = stepFn(state, { dom, vcpu }, nr, args, memOf(dom));
     state = r.state;
     noteWakes(r.wakes);
     // The step already took in writes that land on shared_info; copy every write into the image,
     // then re-derive the shared_info bytes of every domain the call changed (it may have raised
     // events in others). Unchanged domains keep their object, so a reference check suffices.
-    for (const w of r.writes ?? []) applyBytes(image(dom), 0, w.addr, w.bytes);
+    for (const w of r.writes ?? []) applyBytes(image(w.dom ?? dom), 0, w.addr, w.bytes);
     state.domains.forEach((d, i) => {
       if (d !== before.domains[i]) syncShared(d.id);
     });
@@ -120,7 +125,7 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
     },
     step: doStep,
     peek: (dom, vcpu, nr, args, prepare) =>
-      stepFn(state, { dom, vcpu }, nr, args, overlay(memoryOf(image(dom), shared(dom)), prepare)),
+      stepFn(state, { dom, vcpu }, nr, args, overlay(memOf(dom), prepare)),
     call: (dom, vcpu, nr, args) => doStep(dom, vcpu, nr, args).result,
     observe: () => observe(state),
     writeMem(dom, addr, bytes) {

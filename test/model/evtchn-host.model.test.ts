@@ -1,5 +1,5 @@
 /**
- * The real hypervisor core against the reference model: random sequences of all 22 hypercalls
+ * The real hypervisor core against the reference model: random sequences of all 25 hypercalls
  * (and guest-side writes to shared_info, and time passing) across three domains with two vCPUs
  * each must give the same result for every call and the same observable state after every step.
  */

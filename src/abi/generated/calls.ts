@@ -9,7 +9,7 @@
  */
 
 import type { ErrorName, HcName } from './constants.ts';
-import { EVTCHN_STATUS_SIZE, MULTICALL_ENTRY_SIZE, WALLCLOCK_SIZE } from './structs.ts';
+import { EVTCHN_STATUS_SIZE, GRANT_COPY_OP_SIZE, GRANT_ENTRY_V1_SIZE, MULTICALL_ENTRY_SIZE, WALLCLOCK_SIZE } from './structs.ts';
 
 /** Metadata of one hypercall argument. */
 export interface ArgInfo {
@@ -430,6 +430,59 @@ export const CALLS: readonly CallInfo[] = [
     errors: [
       { name: 'EINVAL', when: 'nr_calls is above MULTICALL_MAX.' },
       { name: 'EFAULT', when: 'The batch is not inside guest memory.' },
+    ],
+  },
+  {
+    nr: 23,
+    name: 'grant_setup',
+    group: 'grant',
+    since: '1.3',
+    privilege: 'any',
+    blocking: false,
+    doc: 'Registers the calling domain\'s v1 grant table: `nr_entries` grant_entry_v1 at guest address `table` in its own memory (Xen GNTTABOP_setup_table, with the table in guest memory as v1 keeps it). A new registration replaces the old one; nr_entries 0 unregisters (every grant reference is then out of range, and `table` is not looked at). The host keeps only the address and the count and reads an entry each time a `grant_copy` names it, so a guest grants and revokes access by writing entries, with no call. Until a domain registers a table it grants nothing.',
+    args: [
+      { name: 'table', type: 'ptr', dir: 'in', length: 'nr_entries * sizeof(grant_entry_v1)', lengthOf: (w: readonly number[]): number => ((w[1] ?? 0) >>> 0) * GRANT_ENTRY_V1_SIZE, doc: 'The table: 4-byte aligned, inside guest memory.' },
+      { name: 'nr_entries', type: 'u32', dir: 'in', doc: '0..GRANT_TABLE_MAX.' },
+    ],
+    returns: '0.',
+    errors: [
+      { name: 'EINVAL', when: 'nr_entries is above GRANT_TABLE_MAX, or nr_entries is not 0 and table is not 4-byte aligned.' },
+      { name: 'EFAULT', when: 'nr_entries is not 0 and the table is not inside guest memory.' },
+    ],
+  },
+  {
+    nr: 24,
+    name: 'grant_copy',
+    group: 'grant',
+    since: '1.3',
+    privilege: 'any',
+    blocking: false,
+    doc: 'Copies bytes between frames of domains that granted the caller access (Xen GNTTABOP_copy): the ops run in order, each on its own, and each gets a GNTST_* status; one bad op fails alone and the others still run. An end named by grant reference (its GNTCOPY_*_gref flag set) is entry `ref` of the table domain `domid` registered with `grant_setup`; one named by frame (flag clear) is frame `ref` of the caller\'s own memory. The host checks an op in this order and stores the first failure: flags has a bit other than GNTCOPY_* (GNTST_GENERAL_ERROR); then for the source end and then the dest end: named by frame with a domid other than DOMID_SELF (GNTST_PERMISSION_DENIED), or a domid (DOMID_SELF: the caller) that names no domain (GNTST_BAD_DOMAIN); then again for the source end and then the dest end: a reference at or beyond the granting domain\'s nr_entries (GNTST_BAD_GNTREF), an entry that is not GTF_PERMIT_ACCESS or is granted to another domain than the caller, or a GTF_READONLY entry named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain\'s memory (GNTST_BAD_PAGE); last, `source.offset + len` or `dest.offset + len` above GRANT_FRAME_SIZE (GNTST_BAD_COPY_ARG). A good op copies bytes [offset, offset + len) of the source frame to [offset, offset + len) of the dest frame, as if through a temporary buffer (the ends may overlap), then its status is written. Each op is read from memory when its turn comes, so it sees the bytes earlier ops copied (into the ops array or a grant table too). A domain may grant to itself (entry domid = its own id). Shut-down domains still exist, as for event channels. Zero-copy sharing is `grant_map`, which this host does not have.',
+    args: [
+      { name: 'ops', type: 'ptr', dir: 'inout', length: 'count * sizeof(grant_copy_op)', lengthOf: (w: readonly number[]): number => ((w[1] ?? 0) >>> 0) * GRANT_COPY_OP_SIZE, doc: 'An array of grant_copy_op.' },
+      { name: 'count', type: 'u32', dir: 'in', doc: '0..GRANT_COPY_MAX.' },
+    ],
+    returns: '0 (each op\'s outcome is in its status).',
+    errors: [
+      { name: 'EINVAL', when: 'count is above GRANT_COPY_MAX.' },
+      { name: 'EFAULT', when: 'The ops array is not inside guest memory.' },
+    ],
+  },
+  {
+    nr: 25,
+    name: 'grant_map',
+    group: 'grant',
+    since: '1.3',
+    privilege: 'any',
+    blocking: false,
+    doc: 'Would map a frame another domain granted into the caller\'s memory, for zero-copy sharing (Xen GNTTABOP_map_grant_ref). Not possible on this host: every domain\'s memory is a WebAssembly memory of its own, and Wasm has no way to make a range of one linear memory alias a page of another (no mmap into a memory, and a module sees at most its own memories), so two domains cannot share a page. Use `grant_copy`. The call always returns -ENOSYS and `probe` reports it absent; its number is reserved so that a host where domains can share memory may implement it without renumbering.',
+    args: [
+      { name: 'domid', type: 'u32', dir: 'in', doc: 'The granting domain.' },
+      { name: 'ref', type: 'u32', dir: 'in', doc: 'The grant reference.' },
+    ],
+    returns: 'Never returns >= 0 on this host.',
+    errors: [
+      { name: 'ENOSYS', when: 'Always: cross-domain mapping is not possible between separate Wasm memories.' },
     ],
   },
 ];

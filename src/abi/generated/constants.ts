@@ -17,9 +17,9 @@
  */
 export const ABI_VERSION_MAJOR = 1;
 /** ABI minor version (see ABI_VERSION_MAJOR for the bump rule). */
-export const ABI_VERSION_MINOR = 2;
+export const ABI_VERSION_MINOR = 3;
 /** The value `version` returns: `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`. */
-export const ABI_VERSION = 65538;
+export const ABI_VERSION = 65539;
 
 // Errors: one global table of negative codes (Xen/errno style); a failing call returns one.
 
@@ -130,6 +130,21 @@ export const CMDLINE_MAX = 1024;
 export const CONSOLE_IO_MAX = 4096;
 /** Devices per domain; the most entries `start_info.devices` can hold. (group limits) */
 export const MAX_DEVICES = 16;
+/**
+ * Most entries in a grant table registered with `grant_setup` (grant references
+ * 0..GRANT_TABLE_MAX-1). (group limits)
+ */
+export const GRANT_TABLE_MAX = 512;
+/**
+ * Most ops in one `grant_copy` batch (at most GRANT_COPY_MAX * GRANT_FRAME_SIZE bytes move per
+ * call). (group limits)
+ */
+export const GRANT_COPY_MAX = 256;
+/**
+ * Bytes of a frame, the unit grants are made in (Xen's PAGE_SIZE): frame f of a domain is the bytes
+ * [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of its memory. (group limits)
+ */
+export const GRANT_FRAME_SIZE = 4096;
 
 // Constants: ids. Special identifiers.
 
@@ -221,6 +236,66 @@ export const LEGACY_ATA_BASE = 496;
 /** I/O base of the NE2000 NIC; IRQ 10. (group legacy) */
 export const LEGACY_NIC_BASE = 768;
 
+// Constants: grant_flags. `grant_entry_v1.flags` (Xen's numbering). The type is `flags & GTF_TYPE_MASK`; only GTF_PERMIT_ACCESS grants anything on this host (Xen's accept_transfer 2 and transitive 3 grant nothing here). The host never writes an entry, so Xen's GTF_reading and GTF_writing (bits 3 and 4) are never set: a copy completes within the call that makes it.
+
+/** The entry grants nothing. (group grant_flags) */
+export const GTF_INVALID = 0;
+/**
+ * Domain `domid` may copy from (and, without GTF_READONLY, to) frame `frame` of the granting
+ * domain. (group grant_flags)
+ */
+export const GTF_PERMIT_ACCESS = 1;
+/** The bits that hold the entry's type. (group grant_flags) */
+export const GTF_TYPE_MASK = 3;
+/**
+ * With GTF_PERMIT_ACCESS: the grantee may only copy from the frame; a `grant_copy` that names the
+ * entry as its destination fails with GNTST_GENERAL_ERROR. (group grant_flags)
+ */
+export const GTF_READONLY = 4;
+
+// Constants: grant_copy_flags. `grant_copy_op.flags` (Xen's GNTCOPY_* numbering): how each end of a copy is named.
+
+/**
+ * `source.ref` is a grant reference in the table of domain `source.domid`; clear: it is a frame of
+ * the caller's own memory (and `source.domid` must be DOMID_SELF). (group grant_copy_flags)
+ */
+export const GNTCOPY_SOURCE_GREF = 1;
+/** The same for `dest`. (group grant_copy_flags) */
+export const GNTCOPY_DEST_GREF = 2;
+
+// Constants: grant_status. `grant_copy_op.status` values (Xen's GNTST_* numbering; codes Xen uses only for mapping are left out).
+
+/** The copy was made. (group grant_status) */
+export const GNTST_OKAY = 0;
+/**
+ * The entry does not grant this access: its type is not GTF_PERMIT_ACCESS, it is granted to another
+ * domain, or it is read-only and named as the destination (Xen returns this code for all three).
+ * Also: flags has a bit other than GNTCOPY_*. (group grant_status)
+ */
+export const GNTST_GENERAL_ERROR = -1;
+/** An end's domid names no domain. (group grant_status) */
+export const GNTST_BAD_DOMAIN = -2;
+/**
+ * A grant reference at or beyond the entries the granting domain registered with `grant_setup` (0
+ * when it registered none). (group grant_status)
+ */
+export const GNTST_BAD_GNTREF = -3;
+/**
+ * An end named by frame (its GNTCOPY_*_gref flag clear) with a domid other than DOMID_SELF: only
+ * the caller's own frames may be named directly. (group grant_status)
+ */
+export const GNTST_PERMISSION_DENIED = -8;
+/**
+ * A frame (from a grant entry, or named directly) that does not lie wholly inside its domain's
+ * memory. (group grant_status)
+ */
+export const GNTST_BAD_PAGE = -9;
+/**
+ * `source.offset + len` or `dest.offset + len` is above GRANT_FRAME_SIZE: a copy never crosses a
+ * frame. (group grant_status)
+ */
+export const GNTST_BAD_COPY_ARG = -10;
+
 /** Hypercall numbers by call name (the `nr` argument of `pv.hypercall`). */
 export const Hc = {
   version: 1,
@@ -245,6 +320,9 @@ export const Hc = {
   vcpu_down: 20,
   vcpu_is_up: 21,
   multicall: 22,
+  grant_setup: 23,
+  grant_copy: 24,
+  grant_map: 25,
 } as const;
 
 /** Name of a hypercall. */

@@ -266,6 +266,67 @@ export interface HypercallHandlers<V> {
    * @returns 0 (per-call results are in the entries). Errors: EINVAL, EFAULT.
    */
   multicall(v: V, calls: GuestAddr, nr_calls: number): number;
+
+  /**
+   * `grant_setup` (nr 23, group grant, since 1.3). Registers the calling domain's v1 grant table:
+   * `nr_entries` grant_entry_v1 at guest address `table` in its own memory (Xen
+   * GNTTABOP_setup_table, with the table in guest memory as v1 keeps it). A new registration
+   * replaces the old one; nr_entries 0 unregisters (every grant reference is then out of range, and
+   * `table` is not looked at). The host keeps only the address and the count and reads an entry
+   * each time a `grant_copy` names it, so a guest grants and revokes access by writing entries,
+   * with no call. Until a domain registers a table it grants nothing.
+   *
+   * @param v - The calling vCPU.
+   * @param table - The table: 4-byte aligned, inside guest memory. [in, nr_entries *
+   * sizeof(grant_entry_v1) bytes]
+   * @param nr_entries - 0..GRANT_TABLE_MAX.
+   * @returns 0. Errors: EINVAL, EFAULT.
+   */
+  grant_setup(v: V, table: GuestAddr, nr_entries: number): number;
+
+  /**
+   * `grant_copy` (nr 24, group grant, since 1.3). Copies bytes between frames of domains that
+   * granted the caller access (Xen GNTTABOP_copy): the ops run in order, each on its own, and each
+   * gets a GNTST_* status; one bad op fails alone and the others still run. An end named by grant
+   * reference (its GNTCOPY_*_gref flag set) is entry `ref` of the table domain `domid` registered
+   * with `grant_setup`; one named by frame (flag clear) is frame `ref` of the caller's own memory.
+   * The host checks an op in this order and stores the first failure: flags has a bit other than
+   * GNTCOPY_* (GNTST_GENERAL_ERROR); then for the source end and then the dest end: named by frame
+   * with a domid other than DOMID_SELF (GNTST_PERMISSION_DENIED), or a domid (DOMID_SELF: the
+   * caller) that names no domain (GNTST_BAD_DOMAIN); then again for the source end and then the
+   * dest end: a reference at or beyond the granting domain's nr_entries (GNTST_BAD_GNTREF), an
+   * entry that is not GTF_PERMIT_ACCESS or is granted to another domain than the caller, or a
+   * GTF_READONLY entry named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain's
+   * memory (GNTST_BAD_PAGE); last, `source.offset + len` or `dest.offset + len` above
+   * GRANT_FRAME_SIZE (GNTST_BAD_COPY_ARG). A good op copies bytes [offset, offset + len) of the
+   * source frame to [offset, offset + len) of the dest frame, as if through a temporary buffer (the
+   * ends may overlap), then its status is written. Each op is read from memory when its turn comes,
+   * so it sees the bytes earlier ops copied (into the ops array or a grant table too). A domain may
+   * grant to itself (entry domid = its own id). Shut-down domains still exist, as for event
+   * channels. Zero-copy sharing is `grant_map`, which this host does not have.
+   *
+   * @param v - The calling vCPU.
+   * @param ops - An array of grant_copy_op. [inout, count * sizeof(grant_copy_op) bytes]
+   * @param count - 0..GRANT_COPY_MAX.
+   * @returns 0 (each op's outcome is in its status). Errors: EINVAL, EFAULT.
+   */
+  grant_copy(v: V, ops: GuestAddr, count: number): number;
+
+  /**
+   * `grant_map` (nr 25, group grant, since 1.3). Would map a frame another domain granted into the
+   * caller's memory, for zero-copy sharing (Xen GNTTABOP_map_grant_ref). Not possible on this host:
+   * every domain's memory is a WebAssembly memory of its own, and Wasm has no way to make a range
+   * of one linear memory alias a page of another (no mmap into a memory, and a module sees at most
+   * its own memories), so two domains cannot share a page. Use `grant_copy`. The call always
+   * returns -ENOSYS and `probe` reports it absent; its number is reserved so that a host where
+   * domains can share memory may implement it without renumbering.
+   *
+   * @param v - The calling vCPU.
+   * @param domid - The granting domain.
+   * @param ref - The grant reference.
+   * @returns Never returns >= 0 on this host. Errors: ENOSYS.
+   */
+  grant_map(v: V, domid: number, ref: number): number;
 }
 
 /**
@@ -331,6 +392,12 @@ export function makeDispatch<V>(h: HypercallHandlers<V>): HypercallDispatch<V> {
         return h.vcpu_is_up(v, a0 >>> 0);
       case 22:
         return h.multicall(v, (a0 >>> 0) as GuestAddr, a1 >>> 0);
+      case 23:
+        return h.grant_setup(v, (a0 >>> 0) as GuestAddr, a1 >>> 0);
+      case 24:
+        return h.grant_copy(v, (a0 >>> 0) as GuestAddr, a1 >>> 0);
+      case 25:
+        return h.grant_map(v, a0 >>> 0, a1 >>> 0);
       default:
         return ENOSYS;
     }
@@ -384,6 +451,12 @@ export function callName(nr: number): HcName | undefined {
       return 'vcpu_is_up';
     case 22:
       return 'multicall';
+    case 23:
+      return 'grant_setup';
+    case 24:
+      return 'grant_copy';
+    case 25:
+      return 'grant_map';
     default:
       return undefined;
   }

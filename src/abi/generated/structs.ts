@@ -268,8 +268,69 @@ export const BOOT_INFO_OFF = {
   flags: 20,
 } as const;
 
+/**
+ * Size in bytes of `grant_entry_v1` (C `struct pv_grant_entry_v1`). One entry of a domain's v1
+ * grant table (Xen's grant_entry_v1), in the granting domain's own memory at the address it gave
+ * `grant_setup`; the index is the grant reference. Written only by the guest, read by the host
+ * whenever a `grant_copy` names the entry. To grant: write `domid` and `frame`, then `flags` last
+ * (a compiler barrier between); to revoke: write `flags` = GTF_INVALID. A copy in flight on another
+ * vCPU may still use the old entry (the host reads it once per op).
+ */
+export const GRANT_ENTRY_V1_SIZE = 8;
+
+/** Byte offsets of the fields of `grant_entry_v1`. */
+export const GRANT_ENTRY_V1_OFF = {
+  /** u16: GTF_* type and subflags. */
+  flags: 0,
+  /** u16: The domain granted access (a domain id, not DOMID_SELF). */
+  domid: 2,
+  /** u32: The granted frame of the granting domain's memory (see GRANT_FRAME_SIZE). */
+  frame: 4,
+} as const;
+
+/**
+ * Size in bytes of `grant_copy_ptr` (C `struct pv_grant_copy_ptr`). One end (source or destination)
+ * of a `grant_copy_op` (Xen's gnttab_copy source/dest).
+ */
+export const GRANT_COPY_PTR_SIZE = 8;
+
+/** Byte offsets of the fields of `grant_copy_ptr`. */
+export const GRANT_COPY_PTR_OFF = {
+  /**
+   * u32: With the end's GNTCOPY_*_gref flag: a grant reference in the table of domain `domid`.
+   * Without: a frame number of the caller's own memory (Xen's gmfn).
+   */
+  ref: 0,
+  /** u16: The granting domain, or DOMID_SELF (required when the end is named by frame). */
+  domid: 4,
+  /** u16: First byte inside the frame. */
+  offset: 6,
+} as const;
+
+/**
+ * Size in bytes of `grant_copy_op` (C `struct pv_grant_copy_op`). One op of a `grant_copy` batch
+ * (Xen's gnttab_copy). The host reads it once, when its turn comes, and writes only `status`.
+ */
+export const GRANT_COPY_OP_SIZE = 24;
+
+/** Byte offsets of the fields of `grant_copy_op`. */
+export const GRANT_COPY_OP_OFF = {
+  /** grant_copy_ptr: Where the bytes come from. */
+  source: 0,
+  /** grant_copy_ptr: Where they go. */
+  dest: 8,
+  /** u16: Bytes to copy, 0..GRANT_FRAME_SIZE (0 checks the op and copies nothing). */
+  len: 16,
+  /** u16: GNTCOPY_* bits. */
+  flags: 18,
+  /** i16: Written by the host: a GNTST_* code. */
+  status: 20,
+  /** u16: Reserved, 0 (the host neither reads nor writes it). */
+  pad: 22,
+} as const;
+
 /** Name of a struct of the ABI. */
-export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info';
+export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info' | 'grant_entry_v1' | 'grant_copy_ptr' | 'grant_copy_op';
 
 /** Every struct of the ABI with its fields, by struct name. */
 export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
@@ -408,6 +469,45 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'cmdline', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'Guest address of the NUL-terminated command line.' },
       { name: 'cmdline_len', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'Its length in bytes, without the NUL.' },
       { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'BOOT_INFO_F_* bits: which optional devices are present.' },
+    ],
+  },
+  grant_entry_v1: {
+    name: 'grant_entry_v1',
+    size: 8,
+    align: 4,
+    appendOnly: false,
+    doc: 'One entry of a domain\'s v1 grant table (Xen\'s grant_entry_v1), in the granting domain\'s own memory at the address it gave `grant_setup`; the index is the grant reference. Written only by the guest, read by the host whenever a `grant_copy` names the entry. To grant: write `domid` and `frame`, then `flags` last (a compiler barrier between); to revoke: write `flags` = GTF_INVALID. A copy in flight on another vCPU may still use the old entry (the host reads it once per op).',
+    fields: [
+      { name: 'flags', type: 'u16', offset: 0, count: 1, elemSize: 2, doc: 'GTF_* type and subflags.' },
+      { name: 'domid', type: 'u16', offset: 2, count: 1, elemSize: 2, doc: 'The domain granted access (a domain id, not DOMID_SELF).' },
+      { name: 'frame', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'The granted frame of the granting domain\'s memory (see GRANT_FRAME_SIZE).' },
+    ],
+  },
+  grant_copy_ptr: {
+    name: 'grant_copy_ptr',
+    size: 8,
+    align: 4,
+    appendOnly: false,
+    doc: 'One end (source or destination) of a `grant_copy_op` (Xen\'s gnttab_copy source/dest).',
+    fields: [
+      { name: 'ref', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'With the end\'s GNTCOPY_*_gref flag: a grant reference in the table of domain `domid`. Without: a frame number of the caller\'s own memory (Xen\'s gmfn).' },
+      { name: 'domid', type: 'u16', offset: 4, count: 1, elemSize: 2, doc: 'The granting domain, or DOMID_SELF (required when the end is named by frame).' },
+      { name: 'offset', type: 'u16', offset: 6, count: 1, elemSize: 2, doc: 'First byte inside the frame.' },
+    ],
+  },
+  grant_copy_op: {
+    name: 'grant_copy_op',
+    size: 24,
+    align: 4,
+    appendOnly: false,
+    doc: 'One op of a `grant_copy` batch (Xen\'s gnttab_copy). The host reads it once, when its turn comes, and writes only `status`.',
+    fields: [
+      { name: 'source', type: 'grant_copy_ptr', offset: 0, count: 1, elemSize: 8, doc: 'Where the bytes come from.' },
+      { name: 'dest', type: 'grant_copy_ptr', offset: 8, count: 1, elemSize: 8, doc: 'Where they go.' },
+      { name: 'len', type: 'u16', offset: 16, count: 1, elemSize: 2, doc: 'Bytes to copy, 0..GRANT_FRAME_SIZE (0 checks the op and copies nothing).' },
+      { name: 'flags', type: 'u16', offset: 18, count: 1, elemSize: 2, doc: 'GNTCOPY_* bits.' },
+      { name: 'status', type: 'i16', offset: 20, count: 1, elemSize: 2, doc: 'Written by the host: a GNTST_* code.' },
+      { name: 'pad', type: 'u16', offset: 22, count: 1, elemSize: 2, doc: 'Reserved, 0 (the host neither reads nor writes it).' },
     ],
   },
 };

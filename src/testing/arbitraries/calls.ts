@@ -26,6 +26,15 @@ import {
   FEATURE_EVTCHN_2LEVEL,
   FEATURE_TIME_RECORD,
   FEATURE_VCPU_HOTPLUG,
+  GNTCOPY_DEST_GREF,
+  GNTCOPY_SOURCE_GREF,
+  GRANT_COPY_MAX,
+  GRANT_COPY_OP_SIZE,
+  GRANT_ENTRY_V1_SIZE,
+  GRANT_FRAME_SIZE,
+  GRANT_TABLE_MAX,
+  GTF_PERMIT_ACCESS,
+  GTF_READONLY,
   Hc,
   MAX_VCPUS,
   MULTICALL_ENTRY_OFF,
@@ -42,6 +51,7 @@ import {
   WALLCLOCK_SIZE,
   type HcName,
 } from '../../abi/generated/index.ts';
+import { encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
 
 /** A guest memory write made before a call (an argument buffer). */
 export interface MemoryWrite {
@@ -277,6 +287,132 @@ function hostileEntry(c: Ctx, batchAt: number): fc.Arbitrary<Entry> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Grant tables
+
+/**
+ * Where the grant arbitraries put things in the scratch area: the caller's grant table (32
+ * entries) at its end, the ops array just below it, and whole frames for the data below that.
+ * A `grant_setup` valid input registers the table here, so a `grant_copy` made later in the same
+ * program finds the entries it places.
+ */
+interface GrantLayout {
+  /** Guest address of the grant table (4-byte aligned). */
+  readonly table: number;
+  /** Entries of the table a valid grant_setup registers at most. */
+  readonly entries: number;
+  /** Where an ops array of `n` ops starts. */
+  opsAt(n: number): number;
+  /** Data frames of the caller's memory (non-empty). */
+  readonly frames: readonly number[];
+}
+
+function grantLayout(c: Ctx): GrantLayout {
+  const entries = 32;
+  const table = (c.scratch + c.scratchSize - entries * GRANT_ENTRY_V1_SIZE) & ~3;
+  const opsAt = (n: number): number => (table - n * GRANT_COPY_OP_SIZE) & ~3;
+  const lo = Math.ceil(c.scratch / GRANT_FRAME_SIZE);
+  const hi = Math.floor(opsAt(4) / GRANT_FRAME_SIZE) - 1;
+  const frames = Array.from({ length: Math.max(1, Math.min(3, hi - lo + 1)) }, (_, i) => lo + i);
+  return { table, entries, opsAt, frames };
+}
+
+/** One op plus the memory it wants placed (source bytes, grant entries). */
+interface OpPlan {
+  readonly flags: number;
+  readonly source: GrantCopyPtr;
+  readonly dest: GrantCopyPtr;
+  readonly len: number;
+  readonly memory: readonly MemoryWrite[];
+}
+
+/** Builds the grant_copy input: the ops array at opsAt(n) (status fields stale), then each op's buffers. */
+function grantCopyInput(c: Ctx, ops: readonly OpPlan[], at?: number, count = ops.length): HypercallInput {
+  const L = grantLayout(c);
+  const addr = at ?? L.opsAt(Math.max(1, ops.length));
+  const bytes = new Uint8Array(ops.length * GRANT_COPY_OP_SIZE);
+  ops.forEach((o, i) => bytes.set(encodeGrantCopyOp({ source: o.source, dest: o.dest, len: o.len, flags: o.flags }, 0x7eed), i * GRANT_COPY_OP_SIZE));
+  const inside = (m: MemoryWrite) => m.addr >= 0 && m.addr + m.bytes.length <= c.memSize;
+  // Buffers first, the ops array last, so a buffer never hides an op.
+  const memory = [...ops.flatMap((o) => o.memory).filter(inside), ...(ops.length > 0 ? [{ addr, bytes }] : [])].filter(inside);
+  return input('grant_copy', [addr, count], memory);
+}
+
+/** An offset and a length inside one frame, short (the arbitraries place the source bytes). */
+const offLenArb = fc.integer({ min: 0, max: 256 }).chain((len) => fc.tuple(fc.integer({ min: 0, max: GRANT_FRAME_SIZE - len }), fc.constant(len)));
+
+/**
+ * A well-formed op of the caller on its own memory: by frame (always allowed), or through its own
+ * table (the entry is placed; it works once a grant_setup registered the table there), or through
+ * another domain's grant reference (works when that domain granted it).
+ */
+function validOp(c: Ctx): fc.Arbitrary<OpPlan> {
+  const L = grantLayout(c);
+  const frame = fc.constantFrom(...L.frames);
+  const kind = fc.constantFrom<'frames' | 'frames' | 'src-gref' | 'dst-gref' | 'foreign'>('frames', 'frames', 'src-gref', 'dst-gref', 'foreign');
+  return fc
+    .tuple(kind, frame, frame, offLenArb, offLenArb, fc.integer({ min: 0, max: L.entries - 1 }), fc.boolean(), fc.uint8Array({ minLength: 256, maxLength: 256 }), domArb(c))
+    .map(([k, sf, df, [so, len], [dof], ref, viaSelf, data, other]): OpPlan => {
+      const dOff = Math.min(dof, GRANT_FRAME_SIZE - len);
+      const self = viaSelf ? DOMID_SELF : c.self;
+      const srcBytes: MemoryWrite = { addr: sf * GRANT_FRAME_SIZE + so, bytes: data.subarray(0, len) };
+      const entry = (frameNo: number, flags: number): MemoryWrite => ({ addr: L.table + ref * GRANT_ENTRY_V1_SIZE, bytes: encodeGrantEntry(flags, c.self, frameNo) });
+      const byFrame = (f: number, off: number): GrantCopyPtr => ({ ref: f, domid: DOMID_SELF, offset: off });
+      switch (k) {
+        case 'frames':
+          return { flags: 0, source: byFrame(sf, so), dest: byFrame(df, dOff), len, memory: [srcBytes] };
+        case 'src-gref':
+          return { flags: GNTCOPY_SOURCE_GREF, source: { ref, domid: self, offset: so }, dest: byFrame(df, dOff), len, memory: [srcBytes, entry(sf, GTF_PERMIT_ACCESS | GTF_READONLY)] };
+        case 'dst-gref':
+          return { flags: GNTCOPY_DEST_GREF, source: byFrame(sf, so), dest: { ref, domid: self, offset: dOff }, len, memory: [srcBytes, entry(df, GTF_PERMIT_ACCESS)] };
+        case 'foreign':
+          return { flags: GNTCOPY_SOURCE_GREF, source: { ref, domid: other, offset: so }, dest: byFrame(df, dOff), len, memory: [] };
+      }
+    });
+}
+
+/** Ops a hostile guest writes: every GNTST_* failure, and writes aimed at its own shared_info. */
+function hostileOp(c: Ctx): fc.Arbitrary<OpPlan> {
+  const L = grantLayout(c);
+  const f = L.frames[0]!;
+  const ok = (ref: number, off = 0): GrantCopyPtr => ({ ref, domid: DOMID_SELF, offset: off });
+  const lastFrame = Math.floor(c.memSize / GRANT_FRAME_SIZE);
+  return fc.oneof(
+    // Unknown flag bits.
+    fc.constantFrom(4, 0x8000, 0xfffc).map((flags): OpPlan => ({ flags, source: ok(f), dest: ok(f), len: 8, memory: [] })),
+    // Naming another domain's frame directly (permission), and domains that do not exist.
+    fc.constantFrom(...c.others, c.self, 0).map((d): OpPlan => ({ flags: 0, source: { ref: f, domid: d, offset: 0 }, dest: ok(f), len: 8, memory: [] })),
+    fc.constantFrom(0, DOMID_SELF + 1, 0xffff, 999).map((d): OpPlan => ({ flags: GNTCOPY_DEST_GREF, source: ok(f), dest: { ref: 0, domid: d, offset: 0 }, len: 8, memory: [] })),
+    // Frames past the end of memory, and the highest u32.
+    fc.constantFrom(lastFrame, lastFrame + 1, 0xfffff, 0x100000, 0xffffffff).map((fr): OpPlan => ({ flags: 0, source: ok(f), dest: ok(fr), len: 8, memory: [] })),
+    // A copy crossing the end of its frame.
+    fc.tuple(fc.integer({ min: 1, max: GRANT_FRAME_SIZE }), fc.integer({ min: 1, max: 0xffff })).map(([off, len]): OpPlan => ({ flags: 0, source: ok(f, off & 0xffff), dest: ok(f), len: Math.max(len, GRANT_FRAME_SIZE - off + 1) & 0xffff, memory: [] })),
+    // Grant references out of any table, and into one with bad entries (wrong grantee, not
+    // permitted, read-only as destination) placed where a valid grant_setup puts the table.
+    fc.constantFrom(L.entries, GRANT_TABLE_MAX, 0xffffffff).map((ref): OpPlan => ({ flags: GNTCOPY_SOURCE_GREF, source: { ref, domid: DOMID_SELF, offset: 0 }, dest: ok(f), len: 8, memory: [] })),
+    fc.tuple(fc.integer({ min: 0, max: L.entries - 1 }), fc.constantFrom<[number, number, boolean]>(
+      [GTF_PERMIT_ACCESS, c.others[0] ?? c.self + 1, false],
+      [0, c.self, false],
+      [2, c.self, false],
+      [GTF_PERMIT_ACCESS | GTF_READONLY, c.self, true],
+    )).map(([ref, [flags, grantee, asDest]]): OpPlan => {
+      const entry = { addr: L.table + ref * GRANT_ENTRY_V1_SIZE, bytes: encodeGrantEntry(flags, grantee, f) };
+      const g = { ref, domid: DOMID_SELF, offset: 0 };
+      return asDest
+        ? { flags: GNTCOPY_DEST_GREF, source: ok(f), dest: g, len: 8, memory: [entry] }
+        : { flags: GNTCOPY_SOURCE_GREF, source: g, dest: ok(f), len: 8, memory: [entry] };
+    }),
+    // Scribbling over its own shared_info page through the host (allowed: it only harms itself).
+    fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b): OpPlan => ({
+      flags: 0,
+      source: ok(f, 0),
+      dest: ok(Math.floor(c.sharedInfo / GRANT_FRAME_SIZE), (c.sharedInfo % GRANT_FRAME_SIZE) + 2048),
+      len: 8,
+      memory: [{ addr: f * GRANT_FRAME_SIZE, bytes: b }],
+    })),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 type Table = { readonly [K in HcName]: (c: Ctx) => CallArbitraries };
@@ -434,6 +570,60 @@ const TABLE: Table = {
       ),
     };
   },
+  grant_setup: (c) => {
+    const L = grantLayout(c);
+    // Pointers past memory only: a table on shared_info would make later copies read the
+    // host-refreshed time records, which no model predicts.
+    const outside = (len: number) => fc.constantFrom(c.memSize - len + 4, c.memSize, c.memSize + PAGE, (0x100000000 - Math.max(4, len >> 1)) | 0, 0x80000000 | 0);
+    return {
+      valid: fc.oneof(
+        { weight: 5, arbitrary: fc.integer({ min: 1, max: L.entries }).map((n) => input('grant_setup', [L.table, n])) },
+        { weight: 1, arbitrary: fc.constant(input('grant_setup', [0, 0])) },
+      ),
+      boundary: fc.oneof(
+        // GRANT_TABLE_MAX entries ending exactly at the end of memory; a 1-entry table there;
+        // nr_entries 0 with any table (not looked at).
+        fc.constant(input('grant_setup', [c.memSize - GRANT_TABLE_MAX * GRANT_ENTRY_V1_SIZE, GRANT_TABLE_MAX])),
+        fc.constant(input('grant_setup', [c.memSize - GRANT_ENTRY_V1_SIZE, 1])),
+        fc.constantFrom(0xffffffff | 0, c.memSize + 1, 3).map((t) => input('grant_setup', [t, 0])),
+      ),
+      hostile: fc.oneof(
+        fc.constantFrom(GRANT_TABLE_MAX + 1, -1, 0x80000000 | 0, 0x20000000).map((n) => input('grant_setup', [L.table, n])),
+        fc.constantFrom(1, 2, 3).map((k) => input('grant_setup', [L.table + k, 4])),
+        outside(4 * GRANT_ENTRY_V1_SIZE).map((t) => input('grant_setup', [t, 4])),
+      ),
+    };
+  },
+  grant_copy: (c) => {
+    const L = grantLayout(c);
+    // Boundary copies place their source bytes too: a guest program may have left bytes only the
+    // host knows (a wallclock's output) in those frames.
+    const pattern = (len: number, at: number): MemoryWrite => ({ addr: at, bytes: Uint8Array.from({ length: len }, (_, i) => (i * 13 + 7) & 0xff) });
+    const f0 = L.frames[0]! * GRANT_FRAME_SIZE;
+    return {
+      valid: fc.array(validOp(c), { minLength: 1, maxLength: 4 }).map((ops) => grantCopyInput(c, ops)),
+      boundary: fc.oneof(
+        // An empty batch; a whole frame (offset 0, len GRANT_FRAME_SIZE); a copy ending exactly at
+        // the end of its frame; the ops array ending at the end of memory; the last frame of memory.
+        fc.constant(grantCopyInput(c, [])),
+        fc.constant(grantCopyInput(c, [{ flags: 0, source: { ref: L.frames[0]!, domid: DOMID_SELF, offset: 0 }, dest: { ref: L.frames.at(-1)!, domid: DOMID_SELF, offset: 0 }, len: GRANT_FRAME_SIZE, memory: [pattern(GRANT_FRAME_SIZE, f0)] }])),
+        fc.integer({ min: 0, max: 64 }).map((len) => grantCopyInput(c, [{ flags: 0, source: { ref: L.frames[0]!, domid: DOMID_SELF, offset: GRANT_FRAME_SIZE - len }, dest: { ref: L.frames[0]!, domid: DOMID_SELF, offset: 0 }, len, memory: [pattern(len, f0 + GRANT_FRAME_SIZE - len)] }])),
+        validOp(c).map((o) => grantCopyInput(c, [o], c.memSize - GRANT_COPY_OP_SIZE)),
+        fc.constant(grantCopyInput(c, [{ flags: 0, source: { ref: L.frames[0]!, domid: DOMID_SELF, offset: 0 }, dest: { ref: Math.floor(c.memSize / GRANT_FRAME_SIZE) - 1, domid: DOMID_SELF, offset: GRANT_FRAME_SIZE - 16 }, len: 16, memory: [pattern(16, f0)] }])),
+      ),
+      hostile: fc.oneof(
+        // Mixed batches: each bad op fails alone, the good ones around it still copy.
+        fc.array(fc.oneof({ weight: 3, arbitrary: hostileOp(c) }, { weight: 1, arbitrary: validOp(c) }), { minLength: 1, maxLength: 5 }).map((ops) => grantCopyInput(c, ops)),
+        fc.constantFrom(GRANT_COPY_MAX + 1, -1, 0x80000000 | 0).map((n) => input('grant_copy', [L.opsAt(1), n])),
+        wildPtr(c, GRANT_COPY_OP_SIZE).filter((a) => a < 0 || a + GRANT_COPY_OP_SIZE > c.memSize || a === 0).map((a) => input('grant_copy', [a, 1])),
+      ),
+    };
+  },
+  grant_map: (c) => ({
+    valid: fc.tuple(domArb(c), fc.integer({ min: 0, max: 31 })).map(([d, r]) => input('grant_map', [d, r])),
+    boundary: fc.constantFrom<[number, number]>([DOMID_SELF, GRANT_TABLE_MAX - 1], [c.self, 0]).map(([d, r]) => input('grant_map', [d, r])),
+    hostile: fc.tuple(anyI32, anyI32).map(([d, r]) => input('grant_map', [d, r])),
+  }),
 };
 
 function portCall(name: 'evtchn_send' | 'evtchn_unmask' | 'evtchn_close', c: Ctx): CallArbitraries {
@@ -446,6 +636,13 @@ function portCall(name: 'evtchn_send' | 'evtchn_unmask' | 'evtchn_close', c: Ctx
 
 /** The arbitraries of every call, by call name. */
 export type HypercallArbitraryTable = Readonly<Record<HcName, CallArbitraries>>;
+
+/**
+ * Calls that never succeed on this host, by the spec: `grant_map` always returns ENOSYS (two Wasm
+ * memories cannot share a page). Coverage checks that want "succeeds at least once" skip them and
+ * check instead that they always fail.
+ */
+export const NEVER_SUCCEEDING_CALLS: readonly HcName[] = ['grant_map'];
 
 /** Names of the calls that have arbitraries (every call of the ABI; the checklist test checks). */
 export const ARBITRARY_CALLS: readonly HcName[] = Object.keys(TABLE) as HcName[];

@@ -18,6 +18,7 @@ function snapshot(hv: Hypervisor, out: Map<string, string>): unknown {
     ports: hv.domains.map((d) => JSON.stringify(d.ports)),
     vcpus: hv.domains.map((d) => d.vcpus.map((v) => ({ up: v.up, wait: v.wait, timer: v.timer, entry: v.entry }))),
     state: hv.domains.map((d) => [d.state, d.shutdownReason, d.shutdownCode]),
+    grant: hv.domains.map((d) => [d.grantTable, d.grantEntries]),
     out: [...out.entries()],
   };
 }
@@ -42,6 +43,8 @@ const efaultCases: { name: keyof typeof Hc; gen: fc.Arbitrary<number[]> }[] = [
   { name: 'evtchn_status', gen: fc.tuple(fc.integer({ min: 0, max: 1023 }), badRange(24)).map(([p, a]) => [p, a]) },
   { name: 'vcpu_up', gen: fc.integer({ min: MEM / 16 + 1, max: 0x0fffffff }).map((k) => [1, 1, k * 16, 0]) },
   { name: 'multicall', gen: fc.integer({ min: 1, max: 64 }).chain((n) => badRange(28 * n).map((a) => [a, n])) },
+  { name: 'grant_setup', gen: fc.integer({ min: 1, max: 512 }).chain((n) => badRange(8 * n).map((a) => [(a & ~3) >>> 0, n])).filter(([a, n]) => a! + 8 * n! > MEM) },
+  { name: 'grant_copy', gen: fc.integer({ min: 1, max: 256 }).chain((n) => badRange(24 * n).map((a) => [a, n])) },
 ];
 
 describe(`hypercall entry properties (seed ${SEED})`, () => {

@@ -72,6 +72,14 @@ describe('struct layout (TS side)', () => {
     expect(abi.EVTCHN_STATUS_SIZE).toBe(24);
     expect(abi.MULTICALL_ENTRY_SIZE).toBe(28);
     expect(abi.MULTICALL_ENTRY_OFF.args).toBe(8);
+    // ABI 1.3 grant tables: Xen's grant_entry_v1 bytes, and gnttab_copy with 32-bit refs/frames.
+    expect(abi.GRANT_ENTRY_V1_SIZE).toBe(8);
+    expect(abi.GRANT_ENTRY_V1_OFF).toEqual({ flags: 0, domid: 2, frame: 4 });
+    expect(abi.GRANT_COPY_PTR_SIZE).toBe(8);
+    expect(abi.GRANT_COPY_PTR_OFF).toEqual({ ref: 0, domid: 4, offset: 6 });
+    expect(abi.GRANT_COPY_OP_SIZE).toBe(24);
+    expect(abi.GRANT_COPY_OP_OFF).toEqual({ source: 0, dest: 8, len: 16, flags: 18, status: 20, pad: 22 });
+    expect(abi.STRUCTS.grant_copy_op.fields.find((f) => f.name === 'status')?.type).toBe('i16');
   });
 
   it('sizes shared_info for MAX_VCPUS slots and NR_EVENT_CHANNELS bits', () => {
@@ -81,7 +89,13 @@ describe('struct layout (TS side)', () => {
 
   it('has the literal version and well-known codes', () => {
     expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
-    expect(abi.ABI_VERSION).toBe(0x10002);
+    expect(abi.ABI_VERSION).toBe(0x10003);
+    // Xen's numbering, so Xen-literate guests read the same values.
+    expect([abi.GTF_INVALID, abi.GTF_PERMIT_ACCESS, abi.GTF_TYPE_MASK, abi.GTF_READONLY]).toEqual([0, 1, 3, 4]);
+    expect([abi.GNTCOPY_SOURCE_GREF, abi.GNTCOPY_DEST_GREF]).toEqual([1, 2]);
+    expect([abi.GNTST_OKAY, abi.GNTST_GENERAL_ERROR, abi.GNTST_BAD_DOMAIN, abi.GNTST_BAD_GNTREF, abi.GNTST_PERMISSION_DENIED, abi.GNTST_BAD_PAGE, abi.GNTST_BAD_COPY_ARG]).toEqual([0, -1, -2, -3, -8, -9, -10]);
+    expect([abi.Hc.grant_setup, abi.Hc.grant_copy, abi.Hc.grant_map]).toEqual([23, 24, 25]);
+    expect([abi.GRANT_TABLE_MAX, abi.GRANT_COPY_MAX, abi.GRANT_FRAME_SIZE]).toEqual([512, 256, 4096]);
     expect(abi.EVTCHNSTAT_DEVICE).toBe(3);
     expect([abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([1, 2, 3]);
     expect([abi.MAX_DEVICES, abi.MMIO_DEVICE_BASE, abi.MMIO_WINDOW_SIZE]).toEqual([16, 0xfe000000, 4096]);

@@ -23,7 +23,7 @@
  * as high as the guest's.
  */
 #define PV_ABI_VERSION_MAJOR 1
-#define PV_ABI_VERSION_MINOR 2
+#define PV_ABI_VERSION_MINOR 3
 #define PV_ABI_VERSION ((PV_ABI_VERSION_MAJOR << 16) | PV_ABI_VERSION_MINOR)
 
 /* ---- Hypercall numbers (0 is reserved and returns PV_ENOSYS) ---- */
@@ -50,6 +50,9 @@
 #define PV_HC_VCPU_DOWN 20
 #define PV_HC_VCPU_IS_UP 21
 #define PV_HC_MULTICALL 22
+#define PV_HC_GRANT_SETUP 23
+#define PV_HC_GRANT_COPY 24
+#define PV_HC_GRANT_MAP 25
 
 /* ---- Errors: a hypercall returns a negative code from this table ---- */
 
@@ -94,6 +97,12 @@
 #define PV_CONSOLE_IO_MAX 4096
 /** Devices per domain; the most entries `start_info.devices` can hold. */
 #define PV_MAX_DEVICES 16
+/** Most entries in a grant table registered with `grant_setup` (grant references 0..GRANT_TABLE_MAX-1). */
+#define PV_GRANT_TABLE_MAX 512
+/** Most ops in one `grant_copy` batch (at most GRANT_COPY_MAX * GRANT_FRAME_SIZE bytes move per call). */
+#define PV_GRANT_COPY_MAX 256
+/** Bytes of a frame, the unit grants are made in (Xen's PAGE_SIZE): frame f of a domain is the bytes [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of its memory. */
+#define PV_GRANT_FRAME_SIZE 4096
 
 /* ---- Constants: ids. Special identifiers. ---- */
 
@@ -174,6 +183,41 @@
 #define PV_LEGACY_ATA_BASE 496
 /** I/O base of the NE2000 NIC; IRQ 10. */
 #define PV_LEGACY_NIC_BASE 768
+
+/* ---- Constants: grant_flags. `grant_entry_v1.flags` (Xen's numbering). The type is `flags & GTF_TYPE_MASK`; only GTF_PERMIT_ACCESS grants anything on this host (Xen's accept_transfer 2 and transitive 3 grant nothing here). The host never writes an entry, so Xen's GTF_reading and GTF_writing (bits 3 and 4) are never set: a copy completes within the call that makes it. ---- */
+
+/** The entry grants nothing. */
+#define PV_GTF_INVALID 0
+/** Domain `domid` may copy from (and, without GTF_READONLY, to) frame `frame` of the granting domain. */
+#define PV_GTF_PERMIT_ACCESS 1
+/** The bits that hold the entry's type. */
+#define PV_GTF_TYPE_MASK 3
+/** With GTF_PERMIT_ACCESS: the grantee may only copy from the frame; a `grant_copy` that names the entry as its destination fails with GNTST_GENERAL_ERROR. */
+#define PV_GTF_READONLY 4
+
+/* ---- Constants: grant_copy_flags. `grant_copy_op.flags` (Xen's GNTCOPY_* numbering): how each end of a copy is named. ---- */
+
+/** `source.ref` is a grant reference in the table of domain `source.domid`; clear: it is a frame of the caller's own memory (and `source.domid` must be DOMID_SELF). */
+#define PV_GNTCOPY_SOURCE_GREF 1
+/** The same for `dest`. */
+#define PV_GNTCOPY_DEST_GREF 2
+
+/* ---- Constants: grant_status. `grant_copy_op.status` values (Xen's GNTST_* numbering; codes Xen uses only for mapping are left out). ---- */
+
+/** The copy was made. */
+#define PV_GNTST_OKAY 0
+/** The entry does not grant this access: its type is not GTF_PERMIT_ACCESS, it is granted to another domain, or it is read-only and named as the destination (Xen returns this code for all three). Also: flags has a bit other than GNTCOPY_*. */
+#define PV_GNTST_GENERAL_ERROR (-1)
+/** An end's domid names no domain. */
+#define PV_GNTST_BAD_DOMAIN (-2)
+/** A grant reference at or beyond the entries the granting domain registered with `grant_setup` (0 when it registered none). */
+#define PV_GNTST_BAD_GNTREF (-3)
+/** An end named by frame (its GNTCOPY_*_gref flag clear) with a domid other than DOMID_SELF: only the caller's own frames may be named directly. */
+#define PV_GNTST_PERMISSION_DENIED (-8)
+/** A frame (from a grant entry, or named directly) that does not lie wholly inside its domain's memory. */
+#define PV_GNTST_BAD_PAGE (-9)
+/** `source.offset + len` or `dest.offset + len` is above GRANT_FRAME_SIZE: a copy never crosses a frame. */
+#define PV_GNTST_BAD_COPY_ARG (-10)
 
 /* ---- Structs shared with the host (little-endian, natural alignment) ---- */
 
@@ -481,6 +525,86 @@ __extension__ _Static_assert(offsetof(struct pv_boot_info, reserved_base) == 8, 
 __extension__ _Static_assert(offsetof(struct pv_boot_info, cmdline) == 12, "offsetof(struct pv_boot_info, cmdline) must be 12");
 __extension__ _Static_assert(offsetof(struct pv_boot_info, cmdline_len) == 16, "offsetof(struct pv_boot_info, cmdline_len) must be 16");
 __extension__ _Static_assert(offsetof(struct pv_boot_info, flags) == 20, "offsetof(struct pv_boot_info, flags) must be 20");
+
+/**
+ * One entry of a domain's v1 grant table (Xen's grant_entry_v1), in the granting domain's own
+ * memory at the address it gave `grant_setup`; the index is the grant reference. Written only by
+ * the guest, read by the host whenever a `grant_copy` names the entry. To grant: write `domid` and
+ * `frame`, then `flags` last (a compiler barrier between); to revoke: write `flags` = GTF_INVALID.
+ * A copy in flight on another vCPU may still use the old entry (the host reads it once per op).
+ *
+ * Size 8 bytes, align 4.
+ */
+struct pv_grant_entry_v1 {
+    /** +0: GTF_* type and subflags. */
+    uint16_t flags;
+    /** +2: The domain granted access (a domain id, not DOMID_SELF). */
+    uint16_t domid;
+    /** +4: The granted frame of the granting domain's memory (see GRANT_FRAME_SIZE). */
+    uint32_t frame;
+};
+/** Typedef of struct pv_grant_entry_v1. */
+typedef struct pv_grant_entry_v1 pv_grant_entry_v1_t;
+__extension__ _Static_assert(sizeof(struct pv_grant_entry_v1) == 8, "sizeof(struct pv_grant_entry_v1) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_grant_entry_v1) == 4, "alignof(struct pv_grant_entry_v1) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_grant_entry_v1, flags) == 0, "offsetof(struct pv_grant_entry_v1, flags) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_grant_entry_v1, domid) == 2, "offsetof(struct pv_grant_entry_v1, domid) must be 2");
+__extension__ _Static_assert(offsetof(struct pv_grant_entry_v1, frame) == 4, "offsetof(struct pv_grant_entry_v1, frame) must be 4");
+
+/**
+ * One end (source or destination) of a `grant_copy_op` (Xen's gnttab_copy source/dest).
+ *
+ * Size 8 bytes, align 4.
+ */
+struct pv_grant_copy_ptr {
+    /**
+     * +0: With the end's GNTCOPY_*_gref flag: a grant reference in the table of domain `domid`.
+     * Without: a frame number of the caller's own memory (Xen's gmfn).
+     */
+    uint32_t ref;
+    /** +4: The granting domain, or DOMID_SELF (required when the end is named by frame). */
+    uint16_t domid;
+    /** +6: First byte inside the frame. */
+    uint16_t offset;
+};
+/** Typedef of struct pv_grant_copy_ptr. */
+typedef struct pv_grant_copy_ptr pv_grant_copy_ptr_t;
+__extension__ _Static_assert(sizeof(struct pv_grant_copy_ptr) == 8, "sizeof(struct pv_grant_copy_ptr) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_grant_copy_ptr) == 4, "alignof(struct pv_grant_copy_ptr) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_ptr, ref) == 0, "offsetof(struct pv_grant_copy_ptr, ref) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_ptr, domid) == 4, "offsetof(struct pv_grant_copy_ptr, domid) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_ptr, offset) == 6, "offsetof(struct pv_grant_copy_ptr, offset) must be 6");
+
+/**
+ * One op of a `grant_copy` batch (Xen's gnttab_copy). The host reads it once, when its turn comes,
+ * and writes only `status`.
+ *
+ * Size 24 bytes, align 4.
+ */
+struct pv_grant_copy_op {
+    /** +0: Where the bytes come from. */
+    struct pv_grant_copy_ptr source;
+    /** +8: Where they go. */
+    struct pv_grant_copy_ptr dest;
+    /** +16: Bytes to copy, 0..GRANT_FRAME_SIZE (0 checks the op and copies nothing). */
+    uint16_t len;
+    /** +18: GNTCOPY_* bits. */
+    uint16_t flags;
+    /** +20: Written by the host: a GNTST_* code. */
+    int16_t status;
+    /** +22: Reserved, 0 (the host neither reads nor writes it). */
+    uint16_t pad;
+};
+/** Typedef of struct pv_grant_copy_op. */
+typedef struct pv_grant_copy_op pv_grant_copy_op_t;
+__extension__ _Static_assert(sizeof(struct pv_grant_copy_op) == 24, "sizeof(struct pv_grant_copy_op) must be 24");
+__extension__ _Static_assert(__alignof__(struct pv_grant_copy_op) == 4, "alignof(struct pv_grant_copy_op) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, source) == 0, "offsetof(struct pv_grant_copy_op, source) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, dest) == 8, "offsetof(struct pv_grant_copy_op, dest) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, len) == 16, "offsetof(struct pv_grant_copy_op, len) must be 16");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, flags) == 18, "offsetof(struct pv_grant_copy_op, flags) must be 18");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, status) == 20, "offsetof(struct pv_grant_copy_op, status) must be 20");
+__extension__ _Static_assert(offsetof(struct pv_grant_copy_op, pad) == 22, "offsetof(struct pv_grant_copy_op, pad) must be 22");
 
 /* ---- The hypercall trap and one wrapper per call ---- */
 
@@ -878,6 +1002,87 @@ static inline int32_t pv_vcpu_is_up(uint32_t vcpu)
 static inline int32_t pv_multicall(void *calls, uint32_t nr_calls)
 {
     return pv_hypercall(PV_HC_MULTICALL, (int32_t)(uintptr_t)calls, (int32_t)nr_calls, 0, 0, 0);
+}
+
+/**
+ * grant_setup (PV_HC_GRANT_SETUP = 23, group grant, since 1.3). Registers the calling domain's v1
+ * grant table: `nr_entries` grant_entry_v1 at guest address `table` in its own memory (Xen
+ * GNTTABOP_setup_table, with the table in guest memory as v1 keeps it). A new registration replaces
+ * the old one; nr_entries 0 unregisters (every grant reference is then out of range, and `table` is
+ * not looked at). The host keeps only the address and the count and reads an entry each time a
+ * `grant_copy` names it, so a guest grants and revokes access by writing entries, with no call.
+ * Until a domain registers a table it grants nothing.
+ *
+ * @param table [in, nr_entries * sizeof(grant_entry_v1) bytes] The table: 4-byte aligned, inside
+ * guest memory.
+ * @param nr_entries 0..GRANT_TABLE_MAX.
+ *
+ * @return 0. Errors:
+ *   PV_EINVAL: nr_entries is above GRANT_TABLE_MAX, or nr_entries is not 0 and table is not 4-byte aligned.
+ *   PV_EFAULT: nr_entries is not 0 and the table is not inside guest memory.
+ *
+ * Privilege: any domain. May block: no.
+ */
+static inline int32_t pv_grant_setup(const void *table, uint32_t nr_entries)
+{
+    return pv_hypercall(PV_HC_GRANT_SETUP, (int32_t)(uintptr_t)table, (int32_t)nr_entries, 0, 0, 0);
+}
+
+/**
+ * grant_copy (PV_HC_GRANT_COPY = 24, group grant, since 1.3). Copies bytes between frames of
+ * domains that granted the caller access (Xen GNTTABOP_copy): the ops run in order, each on its
+ * own, and each gets a GNTST_* status; one bad op fails alone and the others still run. An end
+ * named by grant reference (its GNTCOPY_*_gref flag set) is entry `ref` of the table domain `domid`
+ * registered with `grant_setup`; one named by frame (flag clear) is frame `ref` of the caller's own
+ * memory. The host checks an op in this order and stores the first failure: flags has a bit other
+ * than GNTCOPY_* (GNTST_GENERAL_ERROR); then for the source end and then the dest end: named by
+ * frame with a domid other than DOMID_SELF (GNTST_PERMISSION_DENIED), or a domid (DOMID_SELF: the
+ * caller) that names no domain (GNTST_BAD_DOMAIN); then again for the source end and then the dest
+ * end: a reference at or beyond the granting domain's nr_entries (GNTST_BAD_GNTREF), an entry that
+ * is not GTF_PERMIT_ACCESS or is granted to another domain than the caller, or a GTF_READONLY entry
+ * named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain's memory
+ * (GNTST_BAD_PAGE); last, `source.offset + len` or `dest.offset + len` above GRANT_FRAME_SIZE
+ * (GNTST_BAD_COPY_ARG). A good op copies bytes [offset, offset + len) of the source frame to
+ * [offset, offset + len) of the dest frame, as if through a temporary buffer (the ends may
+ * overlap), then its status is written. Each op is read from memory when its turn comes, so it sees
+ * the bytes earlier ops copied (into the ops array or a grant table too). A domain may grant to
+ * itself (entry domid = its own id). Shut-down domains still exist, as for event channels.
+ * Zero-copy sharing is `grant_map`, which this host does not have.
+ *
+ * @param ops [inout, count * sizeof(grant_copy_op) bytes] An array of grant_copy_op.
+ * @param count 0..GRANT_COPY_MAX.
+ *
+ * @return 0 (each op's outcome is in its status). Errors:
+ *   PV_EINVAL: count is above GRANT_COPY_MAX.
+ *   PV_EFAULT: The ops array is not inside guest memory.
+ *
+ * Privilege: any domain. May block: no.
+ */
+static inline int32_t pv_grant_copy(void *ops, uint32_t count)
+{
+    return pv_hypercall(PV_HC_GRANT_COPY, (int32_t)(uintptr_t)ops, (int32_t)count, 0, 0, 0);
+}
+
+/**
+ * grant_map (PV_HC_GRANT_MAP = 25, group grant, since 1.3). Would map a frame another domain
+ * granted into the caller's memory, for zero-copy sharing (Xen GNTTABOP_map_grant_ref). Not
+ * possible on this host: every domain's memory is a WebAssembly memory of its own, and Wasm has no
+ * way to make a range of one linear memory alias a page of another (no mmap into a memory, and a
+ * module sees at most its own memories), so two domains cannot share a page. Use `grant_copy`. The
+ * call always returns -ENOSYS and `probe` reports it absent; its number is reserved so that a host
+ * where domains can share memory may implement it without renumbering.
+ *
+ * @param domid The granting domain.
+ * @param ref The grant reference.
+ *
+ * @return Never returns >= 0 on this host. Errors:
+ *   PV_ENOSYS: Always: cross-domain mapping is not possible between separate Wasm memories.
+ *
+ * Privilege: any domain. May block: no.
+ */
+static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
+{
+    return pv_hypercall(PV_HC_GRANT_MAP, (int32_t)domid, (int32_t)ref, 0, 0, 0);
 }
 
 /* ---- Hardware traps (import module "hw"; not hypercalls) ---- */
