@@ -47,6 +47,7 @@ export function setup(d: Domain, table: GuestAddr, nrEntries: number): number {
 }
 
 /** One end of an op, as copied out of guest memory. */
+/** One end of an op, as copied out. */
 interface End {
   /** Grant reference, or frame of the caller's memory. */
   ref: number;
@@ -56,15 +57,24 @@ interface End {
   offset: number;
 }
 
-function readEnd(dv: DataView, at: number): End {
-  return {
-    ref: dv.getUint32(at + GRANT_COPY_PTR_OFF.ref, true),
-    domid: dv.getUint16(at + GRANT_COPY_PTR_OFF.domid, true),
-    offset: dv.getUint16(at + GRANT_COPY_PTR_OFF.offset, true),
-  };
+// Scratch copies of one op and one grant entry: each is copied out of guest memory once per use,
+// then read from here (no allocation per op: a sync message round trip is several ops).
+const opRaw = new Uint8Array(GRANT_COPY_OP_SIZE);
+const opDv = new DataView(opRaw.buffer);
+const entryRaw = new Uint8Array(GRANT_ENTRY_V1_SIZE);
+const entryDv = new DataView(entryRaw.buffer);
+const statusRaw = new Uint8Array(2);
+const statusDv = new DataView(statusRaw.buffer);
+const srcEnd: End = { ref: 0, domid: 0, offset: 0 };
+const dstEnd: End = { ref: 0, domid: 0, offset: 0 };
+
+function readEnd(dv: DataView, at: number, e: End): End {
+  e.ref = dv.getUint32(at + GRANT_COPY_PTR_OFF.ref, true);
+  e.domid = dv.getUint16(at + GRANT_COPY_PTR_OFF.domid, true);
+  e.offset = dv.getUint16(at + GRANT_COPY_PTR_OFF.offset, true);
+  return e;
 }
 
-/** Xen `gnttab_copy_lock_domain`: the end's domain, or a GNTST_* code. */
 function lockEnd(h: GrantHost, caller: Domain, e: End, isGref: boolean): Domain | number {
   // Only the caller's own frames may be named directly.
   if (!isGref && e.domid !== DOMID_SELF) return GNTST_PERMISSION_DENIED;
@@ -81,8 +91,8 @@ function claimEnd(caller: Domain, owner: Domain, e: End, isGref: boolean, isDest
   if (isGref) {
     const entryAt = owner.grantTable + e.ref * GRANT_ENTRY_V1_SIZE;
     if (e.ref >= owner.grantEntries || !owner.mem.inBounds(entryAt as GuestAddr, GRANT_ENTRY_V1_SIZE)) return GNTST_BAD_GNTREF;
-    const raw = owner.mem.copyOut(entryAt as GuestAddr, GRANT_ENTRY_V1_SIZE);
-    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    owner.mem.readInto(entryAt as GuestAddr, entryRaw);
+    const dv = entryDv;
     const flags = dv.getUint16(GRANT_ENTRY_V1_OFF.flags, true);
     // Xen answers all three refusals with general_error (_set_status_v1).
     if ((flags & GTF_TYPE_MASK) !== GTF_PERMIT_ACCESS) return GNTST_GENERAL_ERROR;
@@ -95,10 +105,9 @@ function claimEnd(caller: Domain, owner: Domain, e: End, isGref: boolean, isDest
 }
 
 /** One op (already copied out into `raw`): copies when allowed and returns its GNTST_* status. */
-function copyOne(h: GrantHost, caller: Domain, raw: Uint8Array): number {
-  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const src = readEnd(dv, GRANT_COPY_OP_OFF.source);
-  const dst = readEnd(dv, GRANT_COPY_OP_OFF.dest);
+function copyOne(h: GrantHost, caller: Domain, dv: DataView): number {
+  const src = readEnd(dv, GRANT_COPY_OP_OFF.source, srcEnd);
+  const dst = readEnd(dv, GRANT_COPY_OP_OFF.dest, dstEnd);
   const len = dv.getUint16(GRANT_COPY_OP_OFF.len, true);
   const flags = dv.getUint16(GRANT_COPY_OP_OFF.flags, true);
   if ((flags & ~GNTCOPY_ALL) !== 0) return GNTST_GENERAL_ERROR;
@@ -113,9 +122,9 @@ function copyOne(h: GrantHost, caller: Domain, raw: Uint8Array): number {
   const to = claimEnd(caller, dd, dst, dstGref, true);
   if (to < 0) return to;
   if (src.offset + len > GRANT_FRAME_SIZE || dst.offset + len > GRANT_FRAME_SIZE) return GNTST_BAD_COPY_ARG;
-  // Both ranges lie inside their frames, which were checked against their memories. copyOut takes
-  // a copy, so overlapping ends (same domain) behave as memmove.
-  dd.mem.copyIn((to + dst.offset) as GuestAddr, sd.mem.copyOut((from + src.offset) as GuestAddr, len));
+  // Both ranges lie inside their frames, which were checked against their memories; copyFrom is
+  // a memmove, so overlapping ends (same domain) are fine.
+  dd.mem.copyFrom(sd.mem, (from + src.offset) as GuestAddr, (to + dst.offset) as GuestAddr, len);
   return GNTST_OKAY;
 }
 
@@ -126,14 +135,12 @@ function copyOne(h: GrantHost, caller: Domain, raw: Uint8Array): number {
 export function copy(h: GrantHost, caller: Domain, ops: GuestAddr, count: number): number {
   if (count > GRANT_COPY_MAX) return EINVAL;
   if (!caller.mem.inBounds(ops, count * GRANT_COPY_OP_SIZE)) return EFAULT;
-  const status = new Uint8Array(2);
-  const sv = new DataView(status.buffer);
   for (let i = 0; i < count; i++) {
     const at = ops + i * GRANT_COPY_OP_SIZE;
     // Copy the op out once (earlier ops may have copied into the array), then act on the copy.
-    const raw = caller.mem.copyOut(at as GuestAddr, GRANT_COPY_OP_SIZE);
-    sv.setInt16(0, copyOne(h, caller, raw), true);
-    caller.mem.copyIn((at + GRANT_COPY_OP_OFF.status) as GuestAddr, status);
+    caller.mem.readInto(at as GuestAddr, opRaw);
+    statusDv.setInt16(0, copyOne(h, caller, opDv), true);
+    caller.mem.copyIn((at + GRANT_COPY_OP_OFF.status) as GuestAddr, statusRaw);
   }
   return 0;
 }

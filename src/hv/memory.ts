@@ -100,6 +100,20 @@ export class GuestMemory {
     return this.u8.slice(addr, addr + len);
   }
 
+  /**
+   * Copies `len` bytes from `[srcAddr, …)` of `src` (this memory or another domain's) to
+   * `[dstAddr, …)` of this one, both checked, as memmove: no intermediate copy is made, and when
+   * both ranges are in the same memory `TypedArray.set` copies as if through a buffer.
+   */
+  copyFrom(src: GuestMemory, srcAddr: GuestAddr, dstAddr: GuestAddr, len: number): void {
+    this.u8.set(src.u8.subarray(srcAddr, srcAddr + len), dstAddr);
+  }
+
+  /** Copies `[addr, addr + into.length)` into a host buffer (a scratch copy without an allocation). */
+  readInto(addr: GuestAddr, into: Uint8Array): void {
+    into.set(this.u8.subarray(addr, addr + into.length));
+  }
+
   /** Copies bytes into guest memory at a checked address. */
   copyIn(addr: GuestAddr, bytes: Uint8Array): void {
     this.u8.set(bytes, addr);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GuestMemory } from '../../../src/hv/memory.ts';
+import { GuestMemory, WASM_PAGE } from '../../../src/hv/memory.ts';
 import type { GuestAddr } from '../../../src/abi/index.ts';
 
 const A = (n: number) => n as GuestAddr;
@@ -95,5 +95,22 @@ describe('GuestMemory bounds', () => {
     expect([g.i32At(A(8)), g.u8[8], g.u8[11]]).toEqual([-0x7fffffff, 1, 0x80]);
     g.setU64(A(16), 2 ** 32 + 5);
     expect([g.u32(A(16)), g.u32(A(20))]).toEqual([5, 1]);
+  });
+});
+
+describe('GuestMemory.copyFrom and readInto', () => {
+  it('copies between two memories and, overlapping, within one as memmove; readInto fills a host buffer', () => {
+    const a = GuestMemory.create(WASM_PAGE, WASM_PAGE);
+    const b = GuestMemory.create(WASM_PAGE, WASM_PAGE);
+    a.u8.set([1, 2, 3, 4, 5, 6], 100);
+    b.copyFrom(a, 100 as GuestAddr, 7 as GuestAddr, 4);
+    expect([...b.u8.subarray(6, 12)]).toEqual([0, 1, 2, 3, 4, 0]);
+    a.copyFrom(a, 100 as GuestAddr, 102 as GuestAddr, 4); // forward overlap
+    expect([...a.u8.subarray(100, 106)]).toEqual([1, 2, 1, 2, 3, 4]);
+    a.copyFrom(a, 102 as GuestAddr, 100 as GuestAddr, 4); // backward overlap
+    expect([...a.u8.subarray(100, 106)]).toEqual([1, 2, 3, 4, 3, 4]);
+    const into = new Uint8Array(3);
+    a.readInto(101 as GuestAddr, into);
+    expect([...into]).toEqual([2, 3, 4]);
   });
 });
