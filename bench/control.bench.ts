@@ -30,16 +30,26 @@
  *    shows in RSS only, as the pages the guest and host touched). Each N runs in a fresh child
  *    process started with `--expose-gc`, after an untimed warm-up pair, and the collector runs
  *    before each sample, so one N's garbage is not in the next one's figures.
- * 3. Messaging. The sync primitive that exists is the event-channel round trip (pingpong with
- *    BENCH_ROUNDS round trips; per round trip: send, block, wake, reply), beside a bare Wasm→JS
- *    import call. The grant-ring messaging library (sync call/reply, async channels over
- *    `grant_copy`) does not exist yet: its figures are printed as pending, beside the raw copy
- *    bandwidth they will be compared to (`Uint8Array.set` of 64 KiB from one guest memory into
- *    another's), which is measured now.
+ * 3. Messaging. The bare primitive: the event-channel round trip (pingpong with BENCH_ROUNDS
+ *    round trips; per round trip: send, block, wake, reply), beside a bare Wasm→JS import call.
+ *    The guest kit's messaging library (pvisor/msg.h), run by the `msg` example between two
+ *    domains:
+ *    - sync: BENCH_ROUNDS `pv_msg_call`s of 64 bytes (`mode=sync`; per call: one grant_copy
+ *      batch for the request, a notification, the server's reply the same way, the client's
+ *      sched_poll). Wall time per call is the run's wall time over the calls (boot amortised);
+ *      the virtual median and p99 are what the client measured per call in system time.
+ *    - async: `mode=async` runs of BENCH_MSG_MB MiB in 64-byte and in 4000-byte messages (16-frame
+ *      ring: 64 KiB), the server checksumming what it receives; wall MiB/s is the payload over the
+ *      run's wall time (boot included), beside the virtual rate the client printed and the number
+ *      of grant_copy calls the sender made. Copies cost no virtual time (the host's copy and the
+ *      guest's bulk-memory memcpy are not fuel), so the virtual rate mostly measures the receiver's
+ *      checksum loop; the wall rate is where the host's grant_copy cost shows.
+ *    Both beside the raw copy bandwidth (`Uint8Array.set` of 64 KiB from one guest memory into
+ *    another's), the floor of what any copy between two Wasm memories costs.
  *
  * Env: BENCH_CYCLES (warm fresh-System cycles per rep, default 200), BENCH_REPS (5),
  * BENCH_DOMAINS ("100,300,1000"),
- * BENCH_ROUNDS (20000 round trips per rep), BENCH_COPY_MB (256).
+ * BENCH_ROUNDS (20000 round trips and sync calls per rep), BENCH_COPY_MB (256), BENCH_MSG_MB (32).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -56,6 +66,7 @@ const REPS = Number(process.env.BENCH_REPS ?? 5);
 const DOMAINS = (process.env.BENCH_DOMAINS ?? '100,300,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20_000);
 const COPY_MB = Number(process.env.BENCH_COPY_MB ?? 256);
+const MSG_MB = Number(process.env.BENCH_MSG_MB ?? 32);
 const MiB = 1024 * 1024;
 /** Argument that makes this script a child running one concurrency measurement (see concurrentInChild). */
 const CHILD_FLAG = '--concurrent-child';
@@ -88,6 +99,9 @@ const hello = example('hello');
 const helloMem = smallestMemory(hello, 'hello');
 const pingpong = example('pingpong');
 const pingpongMem = smallestMemory(pingpong, 'pingpong');
+const msg = example('msg');
+/** The msg client keeps one u32 per sync call for its percentiles: room for BENCH_ROUNDS of them. */
+const msgMem = Math.ceil((smallestMemory(msg, 'msg') + 4 * ROUNDS + 512 * 1024) / WASM_PAGE) * WASM_PAGE;
 
 // -------------------------------------------------------------------------------------------------
 // 1. create -> first console byte -> destroy
@@ -347,27 +361,88 @@ function rawCopyGBs(a: Uint8Array, b: Uint8Array): number {
   return (COPY_MB * MiB) / ((performance.now() - t0) * 1e6);
 }
 
-/** Section 3: measures and prints the messaging figures that exist, and says which are pending. */
+/** One run of the msg example (server = domain 1, client = domain 2, both with `args`): wall time and each side's output. */
+async function msgRun(args: string): Promise<{ wallMs: number; client: string; server: string }> {
+  const out: Record<string, string> = {};
+  const sys = new System({ seed: 1, console: (d, text) => (out[d] = (out[d] ?? '') + text) });
+  await sys.addDomain({ name: 'server', image: msg, memBytes: msgMem, vcpus: 1, cmdline: `role=server peer=2 ${args}` });
+  await sys.addDomain({ name: 'client', image: msg, memBytes: msgMem, vcpus: 1, cmdline: `role=client peer=1 ${args}` });
+  const r = await sys.run();
+  if (!r.ok) throw new Error(`msg ${args} failed: ${JSON.stringify(r.domains.map((d) => d.outcome))} ${JSON.stringify(out)}`);
+  return { wallMs: r.wallMs, client: out['client'] ?? '', server: out['server'] ?? '' };
+}
+
+/** What one sync run measured: wall ns per call (boot amortised), the client's virtual median and p99 per call. */
+interface SyncFigures {
+  wallNs: number;
+  median: number;
+  p99: number;
+}
+
+/** `calls` sync calls of 64 bytes. */
+async function msgSync(calls: number): Promise<SyncFigures> {
+  const r = await msgRun(`mode=sync count=${calls} size=64`);
+  const m = /median (\d+) ns, p99 (\d+) ns/.exec(r.client);
+  if (m === null) throw new Error(`msg sync: unexpected output ${r.client}`);
+  return { wallNs: (r.wallMs * 1e6) / calls, median: Number(m[1]), p99: Number(m[2]) };
+}
+
+/** What one async run measured: wall MiB/s (boot included), the client's virtual MiB/s and its grant_copy calls. */
+interface StreamFigures {
+  wallMiBs: number;
+  virtMiBs: number;
+  copies: number;
+}
+
+/** An async stream of `count` messages of `size` bytes over a 16-frame ring. */
+async function msgAsync(count: number, size: number): Promise<StreamFigures> {
+  const r = await msgRun(`mode=async count=${count} size=${size} frames=16`);
+  const m = /: ([\d.]+) MiB\/s, (\d+) grant copies/.exec(r.client);
+  if (m === null || !r.server.includes(`received ${count} messages of ${size} bytes`)) throw new Error(`msg async: unexpected output ${r.client} ${r.server}`);
+  return { wallMiBs: (count * size) / MiB / (r.wallMs / 1000), virtMiBs: Number(m[1]), copies: Number(m[2]) };
+}
+
+/** Section 3: measures and prints the messaging figures. */
 async function messaging(): Promise<void> {
   const bareCall = await bareCallNs();
   const memA = new Uint8Array(new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true }).buffer);
   const memB = new Uint8Array(new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true }).buffer);
   memA.fill(0x5a);
+  const sizes = [64, 4000];
+  const counts = sizes.map((size) => Math.max(1, Math.round((MSG_MB * MiB) / size)));
   // Untimed: V8 tiers the guest and host code up over the first few thousand round trips.
   await roundTripNs(ROUNDS);
+  await msgSync(ROUNDS);
+  for (let k = 0; k < sizes.length; k++) await msgAsync(Math.min(20_000, counts[k]!), sizes[k]!);
   const bare: number[] = [];
   const rt: number[] = [];
   const copy: number[] = [];
+  const sync: SyncFigures[] = [];
+  const streams: StreamFigures[][] = sizes.map(() => []);
   for (let rep = 0; rep < REPS; rep++) {
     bare.push(bareCall());
     rt.push(await roundTripNs(ROUNDS));
     copy.push(rawCopyGBs(memA, memB));
+    sync.push(await msgSync(ROUNDS));
+    for (let k = 0; k < sizes.length; k++) streams[k]!.push(await msgAsync(counts[k]!, sizes[k]!));
   }
+  const rawMiBs = (median(copy) * 1e9) / MiB;
+  const syncWall = median(sync.map((x) => x.wallNs));
   console.log(`\n== messaging`);
   console.log(`sync: event-channel round trip (pingpong)   median ${(median(rt) / 1000).toFixed(2)} us  (${REPS} reps x ${ROUNDS} round trips, boot amortised; ${(median(rt) / median(bare)).toFixed(0)}x a bare Wasm->JS call of ${median(bare).toFixed(1)} ns)`);
-  console.log(`sync: call/reply over a grant ring          PENDING: the kit's messaging library (issue 6 item 5) does not exist yet`);
-  console.log(`async: channel throughput over grant_copy   PENDING: same; the baseline it will be compared to, measured now:`);
-  console.log(`raw copy bandwidth (64 KiB Uint8Array.set, guest memory to guest memory)  median ${median(copy).toFixed(1)} GB/s`);
+  console.log(
+    `sync: call/reply over a grant ring (msg)    median ${(syncWall / 1000).toFixed(2)} us wall per 64-byte call (${REPS} reps x ${ROUNDS} calls, boot amortised; ${(syncWall / median(rt)).toFixed(1)}x the event round trip)` +
+      `; virtual median ${median(sync.map((x) => x.median))} ns, p99 ${median(sync.map((x) => x.p99))} ns`,
+  );
+  for (let k = 0; k < sizes.length; k++) {
+    const st = streams[k]!;
+    const wall = median(st.map((x) => x.wallMiBs));
+    console.log(
+      `async: channel throughput over grant_copy   ${String(sizes[k]).padStart(4)}-byte messages: median ${wall.toFixed(1)} MiB/s wall (raw copy is ${(rawMiBs / wall).toFixed(0)}x that)` +
+        `; virtual ${median(st.map((x) => x.virtMiBs)).toFixed(1)} MiB/s; ${counts[k]} messages (${MSG_MB} MiB) in ${median(st.map((x) => x.copies))} grant_copy calls`,
+    );
+  }
+  console.log(`raw copy bandwidth (64 KiB Uint8Array.set, guest memory to guest memory)  median ${median(copy).toFixed(1)} GB/s = ${rawMiBs.toFixed(0)} MiB/s`);
 }
 
 // -------------------------------------------------------------------------------------------------

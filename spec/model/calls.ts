@@ -52,7 +52,8 @@ import {
   WALLCLOCK_SIZE,
   callInfo,
 } from '../../src/abi/generated/index.ts';
-import { markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
+import { isGlobalVirq, markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
+import { domctl } from './domctl.ts';
 import { grant_copy, grant_map, grant_setup } from './grant.ts';
 import { inBounds, overlay, readU32, readU64, u32Bytes, type ModelMemory } from './memory.ts';
 import { applySharedInfoWrite, withSharedInfo } from './shared-info.ts';
@@ -383,8 +384,8 @@ export const evtchn_bind_virq: ModelCall = (s, caller, args) => {
   const vcpu = u32(args, 1);
   const d = self(s, caller);
   // EINVAL: "virq is not a VIRQ_* value or vcpu is not below nr_vcpus."
-  if ((virq !== VIRQ_TIMER && virq !== VIRQ_CONSOLE) || vcpu >= d.nrVcpus) return fail(s, EINVAL);
-  // EEXIST: "That virq is already bound on that vCPU (VIRQ_CONSOLE: on any vCPU)."
+  if ((virq !== VIRQ_TIMER && !isGlobalVirq(virq)) || vcpu >= d.nrVcpus) return fail(s, EINVAL);
+  // EEXIST: "That virq is already bound on that vCPU (a global VIRQ: on any vCPU)."
   if (virqPort(d, virq, vcpu) !== undefined) return fail(s, EEXIST);
   const port = lowestFreePort(d);
   // ENOSPC: "No free port."
@@ -674,6 +675,7 @@ export const CALL_TABLE: Readonly<Record<number, ModelCall>> = {
   [Hc.grant_setup]: grant_setup,
   [Hc.grant_copy]: grant_copy,
   [Hc.grant_map]: grant_map,
+  [Hc.domctl]: domctl,
 };
 
 /**

@@ -35,6 +35,7 @@ export * from './memory.ts';
 export * from './shared-info.ts';
 export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, type Delivery } from './events.ts';
 export { CALL_TABLE, dispatchCall, statusBytes } from './calls.ts';
+export { decodeDomctlOp, encodeDomctlOp, getinfoBytes, type DomctlOp } from './domctl.ts';
 export { decodeGrantCopyOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyOp, type GrantCopyPtr } from './grant.ts';
 
 /**
@@ -55,6 +56,7 @@ export function step(
   const d = findDomain(s, caller.dom);
   if (d === undefined) throw new Error(`model.step: no domain ${caller.dom}`);
   if (d.status !== 'running') throw new Error(`model.step: domain ${caller.dom} is shut down`);
+  if (d.paused) throw new Error(`model.step: domain ${caller.dom} is paused`);
   const vc = d.vcpus[caller.vcpu];
   if (vc === undefined || !vc.up) throw new Error(`model.step: vCPU ${caller.dom}.${caller.vcpu} is not up`);
   if (vc.blocked !== null) throw new Error(`model.step: vCPU ${caller.dom}.${caller.vcpu} is blocked`);
@@ -140,6 +142,16 @@ export interface ObservedDomain {
   readonly console: string;
   /** The registered grant table: address and entries ({table: 0, nrEntries: 0} when none). */
   readonly grantTable: ModelGrantTable;
+  /** A controlling domain. */
+  readonly privileged: boolean;
+  /** Paused by DOMCTL_PAUSE. */
+  readonly paused: boolean;
+  /** start_info.max_mem. */
+  readonly maxMem: number;
+  /** start_info.mem_target. */
+  readonly memTarget: number;
+  /** The SHUTDOWN_* reason asked for by DOMCTL_REQUEST_SHUTDOWN, -1 = none. */
+  readonly shutdownRequest: number;
 }
 
 /** What a host and the model must agree on after every call. */
@@ -189,6 +201,11 @@ export function observe(s: ModelState): Observation {
       mask: setBits(d.mask),
       console: d.console,
       grantTable: { table: d.grantTable.table, nrEntries: d.grantTable.nrEntries },
+      privileged: d.privileged,
+      paused: d.paused,
+      maxMem: d.maxMem,
+      memTarget: d.memTarget,
+      shutdownRequest: d.shutdownRequest,
     })),
   };
 }
@@ -204,13 +221,15 @@ export function observe(s: ModelState): Observation {
  * guest memory, so such a write wakes nobody. Returns one line per violation (empty = fine).
  *
  * - Tables have NR_EVENT_CHANNELS entries; port 0 is closed ("Port 0 is never allocated").
- * - Every bound port names a vCPU below nr_vcpus; an UNBOUND port names an existing domain.
+ * - Every bound port names a vCPU below nr_vcpus; an UNBOUND port names an existing or a
+ *   destroyed domain.
  * - INTERDOMAIN ports come in pairs: the peer port is INTERDOMAIN and points back.
  * - At most one VIRQ_TIMER port per vCPU and one VIRQ_CONSOLE port per domain (EEXIST).
  * - A down vCPU has no timer and is not blocked ("Its timer is cancelled").
  * - A vCPU in sched_block has no upcall pending (it would have woken); a vCPU in sched_poll has
  *   none of its ports pending.
  * - pending_sel is a u32.
+ * - A paused domain is running (not shut down); memTarget <= maxMem and memSize <= maxMem.
  * - A grant table has at most GRANT_TABLE_MAX entries, lies inside the domain's memory, and is
  *   {table 0, nrEntries 0} when none is registered.
  */
@@ -227,7 +246,7 @@ export function invariants(s: ModelState): string[] {
       const p = d.ports[port];
       if (p === undefined || p.state === 'closed') continue;
       if (p.vcpu < 0 || p.vcpu >= d.nrVcpus) out.push(`${at} port ${port}: vcpu ${p.vcpu} out of range`);
-      if (p.state === 'unbound' && findDomain(s, p.remoteDom) === undefined) {
+      if (p.state === 'unbound' && findDomain(s, p.remoteDom) === undefined && s.destroyed?.includes(p.remoteDom) !== true) {
         out.push(`${at} port ${port}: unbound for missing domain ${p.remoteDom}`);
       }
       if (p.state === 'interdomain') {
@@ -242,6 +261,8 @@ export function invariants(s: ModelState): string[] {
         virqs.add(key);
       }
     }
+    if (d.paused && d.status !== 'running') out.push(`${at}: paused but ${d.status}`);
+    if (d.memTarget > d.maxMem || d.memSize > d.maxMem) out.push(`${at}: target ${d.memTarget} / size ${d.memSize} above max ${d.maxMem}`);
     const gt = d.grantTable;
     if (gt.nrEntries > GRANT_TABLE_MAX || gt.table + gt.nrEntries * GRANT_ENTRY_V1_SIZE > d.memSize || (gt.nrEntries === 0 && gt.table !== 0)) {
       out.push(`${at}: grant table ${gt.table}+${gt.nrEntries} entries is impossible`);

@@ -113,14 +113,29 @@ export interface ModelDomain {
   readonly console: string;
   /** The registered grant table (its entries are in guest memory). */
   readonly grantTable: ModelGrantTable;
+  /** A controlling domain (start_info.flags has SIF_PRIVILEGED): the only kind that may call `domctl`. */
+  readonly privileged: boolean;
+  /** Paused by DOMCTL_PAUSE (its vCPUs make no calls until DOMCTL_UNPAUSE). */
+  readonly paused: boolean;
+  /** start_info.max_mem: the most memory it may hold (DOMCTL_SET_MAX_MEM). */
+  readonly maxMem: number;
+  /** start_info.mem_target: its balloon target (DOMCTL_SET_MEMORY_TARGET). */
+  readonly memTarget: number;
+  /** The SHUTDOWN_* reason DOMCTL_REQUEST_SHUTDOWN asked for (start_info.shutdown_reason), -1 = none. */
+  readonly shutdownRequest: number;
 }
 
 /** The whole abstract state. */
 export interface ModelState {
   /** Current system time in ns (virtual time). */
   readonly now: number;
-  /** All domains, in creation order. */
+  /** All domains, in creation order (destroyed ones are gone). */
   readonly domains: readonly ModelDomain[];
+  /**
+   * Ids of domains DOMCTL_DESTROY took off the host (never given again). Other domains' unbound
+   * ports may still name them, as in Xen. Absent = none.
+   */
+  readonly destroyed?: readonly number[];
 }
 
 /** Who makes a call. */
@@ -193,6 +208,8 @@ export interface ModelDomainConfig {
   readonly nrVcpus: number;
   /** Whether the guest can start secondary vCPUs (default true). */
   readonly canStartVcpus?: boolean;
+  /** A controlling domain, allowed to call `domctl` (default false). */
+  readonly privileged?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +257,11 @@ export function initialState(domains: readonly ModelDomainConfig[]): ModelState 
       mask: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
       console: '',
       grantTable: NO_GRANT_TABLE,
+      privileged: d.privileged === true,
+      paused: false,
+      maxMem: d.memSize,
+      memTarget: d.memSize,
+      shutdownRequest: -1,
     })),
   };
 }

@@ -33,8 +33,8 @@ import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
 import { GuestImageError } from '../engine/errors.ts';
 import { inspectGuest } from '../engine/loader.ts';
-import { Hypervisor, reservedBytes, WASM_PAGE } from '../hv/index.ts';
-import type { Domain, MmioDevice } from '../hv/index.ts';
+import { Hypervisor, domainInfo, requestShutdown, reservedBytes, setMemoryTarget, WASM_PAGE } from '../hv/index.ts';
+import type { DomctlInfo, Domain, MmioDevice } from '../hv/index.ts';
 import type { DiskImage } from '../virtio/disk-image.ts';
 import type { VirtualSwitch } from '../virtio/switch.ts';
 import type { DomainConfig, DomainOutcome, DomainReport, RunReport, SystemOptions } from './types.ts';
@@ -144,6 +144,8 @@ export class System {
       ...(opts.wallclockNs !== undefined ? { wallclock: { sec: Math.floor(opts.wallclockNs / 1e9), nsec: opts.wallclockNs % 1e9 } } : {}),
     });
     this.engine = new DeterministicEngine(this.hv, opts.maxTimeNs !== undefined ? { maxTimeNs: opts.maxTimeNs } : {});
+    // A controlling guest's domctl destroys through the core too: forget the domain either way.
+    this.hv.onDestroy = (d) => this.forget(d);
   }
 
   private onConsole(d: Domain, bytes: Uint8Array): void {
@@ -300,6 +302,10 @@ export class System {
   destroyDomain(domain: Domain): void {
     if (!this.hv.domains.includes(domain)) throw new Error(`destroyDomain: ${domain.name} is not a domain of this system (or was destroyed already)`);
     this.hv.destroyDomain(domain);
+  }
+
+  /** After the core destroyed `domain`: drops the engine's instances, flushes and drops its console state. */
+  private forget(domain: Domain): void {
     this.engine.detach(domain);
     domain.legacy?.flush();
     const dec = this.decoders.get(domain);
@@ -309,6 +315,47 @@ export class System {
     this.consoleCounts.delete(domain);
     const i = this.configs.findIndex((c) => c.name === domain.name);
     if (i >= 0) this.configs.splice(i, 1);
+  }
+
+  /** Pauses a running domain (DOMCTL_PAUSE): its vCPUs keep their state but are not scheduled. Returns whether it changed. */
+  pauseDomain(domain: Domain): boolean {
+    const changed = domain.state === 'running';
+    this.hv.pause(domain);
+    return changed;
+  }
+
+  /** Resumes a paused domain (DOMCTL_UNPAUSE). Returns whether it changed. */
+  unpauseDomain(domain: Domain): boolean {
+    const changed = domain.state === 'paused';
+    this.hv.unpause(domain);
+    return changed;
+  }
+
+  /**
+   * Asks a domain to shut itself down (DOMCTL_REQUEST_SHUTDOWN): its start_info gets the reason
+   * and the request flag, and its VIRQ_CONTROL fires; a guest-kit guest then calls sched_shutdown.
+   * @throws RangeError for a reason other than SHUTDOWN_POWEROFF / SHUTDOWN_REBOOT or a domain that has ended.
+   */
+  requestShutdown(domain: Domain, reason: number = SHUTDOWN_POWEROFF): void {
+    if (requestShutdown(this.hv, domain, reason) !== 0) {
+      throw new RangeError(`requestShutdown: ${domain.name} ${domain.alive ? `cannot be asked for reason ${reason}; use SHUTDOWN_POWEROFF (0) or SHUTDOWN_REBOOT (1)` : 'has already ended'}`);
+    }
+  }
+
+  /**
+   * Sets a domain's memory target for its balloon driver (DOMCTL_SET_MEMORY_TARGET): written to
+   * its start_info.mem_target, then VIRQ_CONTROL fires.
+   * @throws RangeError when `bytes` is above the domain's max_mem or not a multiple of 4 KiB.
+   */
+  setMemoryTarget(domain: Domain, bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || setMemoryTarget(this.hv, domain, bytes) !== 0) {
+      throw new RangeError(`setMemoryTarget: ${bytes} bytes for ${domain.name} must be a multiple of 4096 no larger than its max_mem (${domain.maxMem})`);
+    }
+  }
+
+  /** What DOMCTL_GETINFO reports of a domain: flags, shutdown reason and code, vCPUs, memory, max and target. */
+  domainInfo(domain: Domain): DomctlInfo {
+    return domainInfo(domain);
   }
 
   /**

@@ -102,6 +102,12 @@ export class Domain {
   grantTable = 0 as GuestAddr;
   /** Entries of the registered grant table (0 = none: every grant reference is out of range). */
   grantEntries = 0;
+  /** The most memory it may hold (start_info.max_mem; `domctl` DOMCTL_SET_MAX_MEM). Set at creation. */
+  maxMem = 0;
+  /** Its balloon target (start_info.mem_target; DOMCTL_SET_MEMORY_TARGET). Set at creation. */
+  memTarget = 0;
+  /** SHUTDOWN_* reason the controlling domain asked for (DOMCTL_REQUEST_SHUTDOWN), -1 = none. */
+  shutdownRequest = -1;
 
   /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
   readonly pendingIdx: number;

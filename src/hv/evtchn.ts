@@ -12,7 +12,7 @@
 import {
   DOMID_SELF, EEXIST, EINVAL, ENOSPC, ESRCH, EFAULT, EVTCHNSTAT_CLOSED, EVTCHNSTAT_DEVICE, EVTCHNSTAT_INTERDOMAIN,
   EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, EVTCHN_STATUS_OFF, EVTCHN_STATUS_SIZE,
-  NR_EVENT_CHANNELS, VIRQ_CONSOLE, VIRQ_TIMER,
+  NR_EVENT_CHANNELS, VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_TIMER,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { Domain, Port } from './domain.ts';
@@ -98,18 +98,23 @@ export function bindInterdomain(h: EvtchnHost, d: Domain, remoteDom: number, rem
   return lp;
 }
 
-/** Port bound to `virq` on vCPU `vcpu` (VIRQ_CONSOLE: on any vCPU), or 0. */
+/** VIRQs a domain has one of for all its vCPUs (spec: "Global: bind it on one vCPU"). */
+function isGlobalVirq(virq: number): boolean {
+  return virq === VIRQ_CONSOLE || virq === VIRQ_CONTROL;
+}
+
+/** Port bound to `virq` on vCPU `vcpu` (a global VIRQ: on any vCPU), or 0. */
 export function virqPort(d: Domain, virq: number, vcpu: number): number {
   for (let p = 1; p < d.ports.length; p++) {
     const e = d.ports[p];
-    if (e !== undefined && e.state === EVTCHNSTAT_VIRQ && e.virq === virq && (virq === VIRQ_CONSOLE || e.vcpu === vcpu)) return p;
+    if (e !== undefined && e.state === EVTCHNSTAT_VIRQ && e.virq === virq && (isGlobalVirq(virq) || e.vcpu === vcpu)) return p;
   }
   return 0;
 }
 
 /** `evtchn_bind_virq`. */
 export function bindVirq(d: Domain, virq: number, vcpu: number): number {
-  if ((virq !== VIRQ_TIMER && virq !== VIRQ_CONSOLE) || vcpu >= d.vcpus.length) return EINVAL;
+  if ((virq !== VIRQ_TIMER && !isGlobalVirq(virq)) || vcpu >= d.vcpus.length) return EINVAL;
   if (virqPort(d, virq, vcpu) !== 0) return EEXIST;
   const p = d.freePort();
   if (p < 0) return ENOSPC;

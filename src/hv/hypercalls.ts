@@ -12,6 +12,7 @@ import {
   SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, VIRQ_TIMER, WALLCLOCK_OFF, WALLCLOCK_SIZE, callName,
 } from '../abi/index.ts';
 import type { GuestAddr, HypercallHandlers } from '../abi/index.ts';
+import { domctl } from './domctl.ts';
 import * as evtchn from './evtchn.ts';
 import * as grant from './grant.ts';
 import type { Hypervisor } from './hypervisor.ts';
@@ -183,6 +184,8 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
     grant_copy: (v, ops, count) => grant.copy(hv, v.domain, ops, count),
     // Two separate Wasm memories cannot share a page: there is nothing to map into.
     grant_map: () => ENOSYS,
+
+    domctl: (v, op) => domctl(hv, v.domain, op),
   };
   return h;
 }

@@ -99,6 +99,12 @@ export class Hypervisor implements EvtchnHost {
   private readonly consoleSink: (d: Domain, bytes: Uint8Array) => void;
   /** Host log. */
   readonly log: (line: string) => void;
+  /**
+   * Called at the end of {@link Hypervisor.destroyDomain}, whoever destroys (the toolstack, or a
+   * controlling guest's `domctl`): the toolstack sets it to forget what it keeps of the domain
+   * (the engine's instances, console decoders).
+   */
+  onDestroy: ((d: Domain) => void) | undefined = undefined;
 
   /** Creates an empty hypervisor. */
   constructor(opts: HypervisorOptions = {}) {
@@ -158,6 +164,12 @@ export class Hypervisor implements EvtchnHost {
     // special-case 0 devices; entries are added with addDeviceToManifest before the guest runs.
     w(START_INFO_OFF.nr_devices, 0);
     w(START_INFO_OFF.devices, layout.devices);
+    // ABI 1.4: no shutdown requested (the area is zeroed), target and max = what it has (or the
+    // larger maximum the toolstack gave).
+    d.maxMem = Math.max(memBytes, opts.maxMemBytes ?? memBytes);
+    d.memTarget = memBytes;
+    mem.setU64((si + START_INFO_OFF.mem_target) as GuestAddr, d.memTarget);
+    mem.setU64((si + START_INFO_OFF.max_mem) as GuestAddr, d.maxMem);
     mem.copyIn(layout.cmdline, cmd);
     const sh = layout.sharedInfo;
     mem.setU64((sh + SHARED_INFO_OFF.wc_sec) as GuestAddr, this.wallclock.sec);
@@ -298,6 +310,7 @@ export class Hypervisor implements EvtchnHost {
     this.sched.forget(d);
     this.domains.splice(i, 1);
     this.byId.delete(d.id);
+    this.onDestroy?.(d);
   }
 
   /** Stops a domain for a fault of its own (trap, hostile act); the other domains go on. */

@@ -17,3 +17,5 @@ export * as evtchn from './evtchn.ts';
 export { MmioBus, MMIO_UNMAPPED } from './mmio.ts';
 export type { MmioDevice, MmioWindow } from './mmio.ts';
 export type { LegacyMachine, LegacyExits } from './legacy-machine.ts';
+export { domainInfo, setMaxMem, setMemoryTarget, requestShutdown, MAX_MEM_LIMIT } from './domctl.ts';
+export type { DomctlInfo } from './domctl.ts';

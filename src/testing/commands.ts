@@ -27,12 +27,25 @@ import {
   VCPU_INFO_OFF,
   VCPU_INFO_SIZE,
   VIRQ_CONSOLE,
+  VIRQ_CONTROL,
   VIRQ_TIMER,
   CONSOLE_IO_MAX,
+  DOMCTL_CREATE,
+  DOMCTL_DESTROY,
+  DOMCTL_GETINFO,
+  DOMCTL_LIST,
+  DOMCTL_OP_SIZE,
+  DOMCTL_PAUSE,
+  DOMCTL_REQUEST_SHUTDOWN,
+  DOMCTL_SET_MAX_MEM,
+  DOMCTL_SET_MEMORY_TARGET,
+  DOMCTL_SET_VCPUS,
+  DOMCTL_UNPAUSE,
   WALLCLOCK_SIZE,
   errorName,
 } from '../abi/generated/index.ts';
 import {
+  encodeDomctlOp,
   encodeGrantCopyOp,
   encodeGrantEntry,
   invariants,
@@ -48,11 +61,15 @@ import { diffObservations } from './diff.ts';
 import type { HostUnderTest } from './host.ts';
 import type { ModelHost } from './model-host.ts';
 
-/** Three domains (ids 1..3, as the host numbers them), two vCPUs each, 256 KiB each. */
+/**
+ * Three domains (ids 1..3, as the host numbers them), two vCPUs each, 256 KiB each. Domain 1 is a
+ * controlling domain (its `domctl` calls succeed; the others' get EPERM).
+ */
 export const DEFAULT_DOMAINS: readonly ModelDomainConfig[] = [1, 2, 3].map((id) => ({
   id,
   memSize: 256 * 1024,
   nrVcpus: 2,
+  privileged: id === 1,
 }));
 
 /** What fast-check's model run carries on the model side. */
@@ -103,6 +120,10 @@ export interface CommandsConfig {
    * (test/model/grant-host.model.test.ts) raises it so that tables, entries and copies meet.
    */
   readonly grantWeight?: number;
+  /** Include `domctl` (pause, unpause, destroy, getinfo, list, memory, shutdown requests; default true). */
+  readonly domctl?: boolean;
+  /** How much more often than by default domctl commands come (default 1; see grantWeight). */
+  readonly domctlWeight?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +194,7 @@ class PlannedCommand implements fc.Command<ModelWorld, HostUnderTest> {
     // vCPUs, and never the last runnable vCPU of all (with none left, only time could go on).
     if (!this.mayBlock || !w.blocking) return false;
     let runnable = 0;
-    for (const d of w.model.state.domains) if (d.status === 'running') for (const v of d.vcpus) if (v.up && v.blocked === null) runnable++;
+    for (const d of w.model.state.domains) if (d.status === 'running' && !d.paused) for (const v of d.vcpus) if (v.up && v.blocked === null) runnable++;
     return runnable > 1;
   }
 
@@ -302,7 +323,7 @@ interface CallerSel {
 
 function resolveCaller(s: ModelState, sel: CallerSel): { dom: ModelDomain; vcpu: number } | null {
   const runnable = (d: ModelDomain) => d.vcpus.flatMap((vc, i) => (vc.up && vc.blocked === null ? [i] : []));
-  const doms = s.domains.filter((d) => d.status === 'running' && runnable(d).length > 0);
+  const doms = s.domains.filter((d) => d.status === 'running' && !d.paused && runnable(d).length > 0);
   const dom = doms[sel.d % Math.max(1, doms.length)];
   if (dom === undefined) return null;
   const vs = runnable(dom);
@@ -510,7 +531,7 @@ const bindInterdomain = callCommand('evtchn_bind_interdomain', bindSelArb, (s, c
 });
 
 const virqArb = fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE) },
+  { weight: 5, arbitrary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE, VIRQ_CONTROL) },
   { weight: 1, arbitrary: fc.constantFrom(1, 3, 24, -1) },
 );
 
@@ -888,15 +909,101 @@ const grantCopy = callCommand(
   },
 );
 
+// ---------------------------------------------------------------------------------------------
+// domctl: mostly from the controlling domain (so it acts), sometimes from any domain (EPERM from
+// the others). The op is written at DOMCTL_AT, a DOMCTL_LIST buffer after it.
+
+const DOMCTL_AT = 0x3c00;
+const DOMCTL_LIST_AT = DOMCTL_AT + DOMCTL_OP_SIZE;
+
+/** What a harness domctl asks: the command, its target and payload selectors. */
+type DomctlSel =
+  | { readonly kind: 'getinfo' | 'pause' | 'unpause' | 'destroy'; readonly dom: DomSel }
+  | { readonly kind: 'list'; readonly max: number }
+  | { readonly kind: 'max_mem' | 'target'; readonly dom: DomSel; readonly frames: number }
+  | { readonly kind: 'shutdown'; readonly dom: DomSel; readonly reason: number }
+  | { readonly kind: 'not_yet'; readonly cmd: number }
+  | { readonly kind: 'bad_version' | 'bad_cmd' };
+
+const domctlSelArb: fc.Arbitrary<DomctlSel> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('getinfo' as const), dom: domSelArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('list' as const), max: fc.nat(4) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), dom: domSelArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('unpause' as const), dom: domSelArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('destroy' as const), dom: domSelArb }) },
+  // Frames relative to the domain's size: below it (EINVAL for a max), at it, above it.
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('max_mem' as const, 'target' as const), dom: domSelArb, frames: fc.integer({ min: -8, max: 8 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('shutdown' as const), dom: domSelArb, reason: fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_REBOOT, SHUTDOWN_CRASH) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('not_yet' as const), cmd: fc.constantFrom(DOMCTL_CREATE, DOMCTL_SET_VCPUS) }) },
+  { weight: 1, arbitrary: fc.constantFrom({ kind: 'bad_version' as const }, { kind: 'bad_cmd' as const }) },
+);
+
+const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), domctlSelArb).map(
+  ([sel, fromControl, x]) =>
+    new PlannedCommand('domctl', showSelectors(sel, { fromControl, ...x }), (s) => {
+      // From the controlling domain when it can make a call, else from the selected caller.
+      const ctl = fromControl ? s.domains.findIndex((d) => d.privileged && d.status === 'running' && !d.paused && d.vcpus.some((v) => v.up && v.blocked === null)) : -1;
+      const runnableDoms = s.domains.filter((d) => d.status === 'running' && !d.paused && d.vcpus.some((v) => v.up && v.blocked === null));
+      const c = resolveCaller(s, ctl < 0 ? sel : { d: runnableDoms.indexOf(s.domains[ctl]!), v: sel.v });
+      if (c === null) return null;
+      const memBytes = (dom: number) => s.domains.find((d) => d.id === (dom === DOMID_SELF ? c.dom.id : dom))?.memSize ?? c.dom.memSize;
+      const u64 = (v: number) => {
+        const b = new Uint8Array(8);
+        new DataView(b.buffer).setBigUint64(0, BigInt(Math.max(0, v)), true);
+        return b;
+      };
+      let cmd: number;
+      let dom = 0;
+      let payload: Uint8Array = new Uint8Array(0);
+      let version: number | undefined;
+      switch (x.kind) {
+        case 'getinfo': case 'pause': case 'unpause': case 'destroy':
+          cmd = { getinfo: DOMCTL_GETINFO, pause: DOMCTL_PAUSE, unpause: DOMCTL_UNPAUSE, destroy: DOMCTL_DESTROY }[x.kind];
+          dom = resolveDom(s, x.dom);
+          break;
+        case 'list':
+          cmd = DOMCTL_LIST;
+          payload = u32Bytes(DOMCTL_LIST_AT, x.max);
+          break;
+        case 'max_mem': case 'target':
+          cmd = x.kind === 'max_mem' ? DOMCTL_SET_MAX_MEM : DOMCTL_SET_MEMORY_TARGET;
+          dom = resolveDom(s, x.dom);
+          payload = u64(memBytes(dom) + x.frames * GRANT_FRAME_SIZE);
+          break;
+        case 'shutdown':
+          cmd = DOMCTL_REQUEST_SHUTDOWN;
+          dom = resolveDom(s, x.dom);
+          payload = u32Bytes(x.reason, 0);
+          break;
+        case 'not_yet':
+          cmd = x.cmd;
+          dom = c.dom.id;
+          break;
+        case 'bad_version':
+          cmd = DOMCTL_GETINFO;
+          dom = c.dom.id;
+          version = 0;
+          break;
+        case 'bad_cmd':
+          cmd = 0;
+          dom = c.dom.id;
+          break;
+      }
+      const bytes = encodeDomctlOp(cmd, dom, payload, version);
+      return callPlan(c.dom.id, c.vcpu, Hc.domctl, [DOMCTL_AT], [{ addr: DOMCTL_AT, bytes }], `${x.kind} cmd ${cmd} dom ${dom}`);
+    }),
+);
+
 /**
- * Random command sequences over all 25 calls of the ABI across the domains: event channels
+ * Random command sequences over all 26 calls of the ABI across the domains: event channels
  * (alloc_unbound, bind_interdomain — mostly on a port really offered to the caller —, bind_virq,
  * bind_ipi, send, unmask, close, status, sometimes with a bad pointer), guest-side writes of mask,
  * pending, upcall_pending, pending_sel and upcall_mask, sched_block and sched_poll when they return
  * at once, set_timer, version, probe, sched_yield, vcpu_is_up, and optionally console_write /
  * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown, multicall batches, and
  * grant tables (grant_setup, guests writing grant entries, grant_copy batches; grant_map, always
- * ENOSYS, among the misc calls).
+ * ENOSYS, among the misc calls), and (with `domctl`, default on) the controlling domain's domctl
+ * commands, now and then from a domain that is not controlling.
  */
 export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterable<fc.Command<ModelWorld, HostUnderTest>>> {
   type W = { weight: number; arbitrary: fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> };
@@ -930,6 +1037,7 @@ export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterab
     const g = Math.max(1, Math.round(cfg.grantWeight ?? 1));
     weighted.push({ weight: 2 * g, arbitrary: grantSetup }, { weight: 3 * g, arbitrary: grantEntry }, { weight: 3 * g, arbitrary: grantCopy });
   }
+  if (cfg.domctl !== false) weighted.push({ weight: 2 * Math.max(1, Math.round(cfg.domctlWeight ?? 1)), arbitrary: domctlCmd });
   // size 'max': sequences up to maxCommands long; the default ('small') gives a handful of
   // commands, too few to build up channels worth testing.
   return fc.commands([fc.oneof(...weighted)], {

@@ -46,7 +46,8 @@ export function observedPorts(d: Domain): ObservedPort[] {
 /**
  * A host domain in the model's observation shape: status, per-vCPU upcall bits, pending_sel and
  * timer (read from shared_info, where the guest sees them), ports, pending and mask bits, the
- * console text passed in (latin1), and where its grant table is.
+ * console text passed in (latin1), where its grant table is, and what `domctl` set (privilege,
+ * paused, max_mem, memory target, shutdown request).
  */
 export function observeDomain(d: Domain, console: string): ObservedDomain {
   return {
@@ -64,13 +65,19 @@ export function observeDomain(d: Domain, console: string): ObservedDomain {
     mask: bitList(d, d.maskIdx),
     console,
     grantTable: { table: d.grantTable as number, nrEntries: d.grantEntries },
+    privileged: d.privileged,
+    paused: d.state === 'paused',
+    maxMem: d.maxMem,
+    memTarget: d.memTarget,
+    shutdownRequest: d.shutdownRequest,
   };
 }
 
 /**
  * The real hypervisor with bare domains shaped like `domains`. The host numbers domains from 1,
  * so `domains` must have ids 1..n in order (as {@link DEFAULT_DOMAINS} does) with one memory size
- * and one vCPU count. Every domain is marked as having an upcall handler and a vCPU entry point
+ * and one vCPU count (`privileged` may differ: those domains are created controlling). Domains a
+ * `domctl` destroyed leave the observation, as they leave the model's state. Every domain is marked as having an upcall handler and a vCPU entry point
  * (as a guest linked with the guest kit has).
  *
  * @throws Error when `domains` is not of that shape (a harness mistake, not a host bug)
@@ -88,7 +95,7 @@ export function hvHost(domains: readonly ModelDomainConfig[]): HostUnderTest {
     console: (d, b) => out.set(d, (out.get(d) ?? '') + Buffer.from(b).toString('latin1')),
     log: () => {},
   });
-  const doms = domains.map((d) => hv.createDomain({ name: `d${d.id}`, memBytes: d.memSize, vcpus: d.nrVcpus, cmdline: '' }));
+  const doms = domains.map((d) => hv.createDomain({ name: `d${d.id}`, memBytes: d.memSize, vcpus: d.nrVcpus, cmdline: '', privileged: d.privileged === true }));
   for (const d of doms) d.caps = { upcall: true, vcpuEntry: domains[0]?.canStartVcpus !== false };
   const byId = (id: number): Domain => {
     const d = doms.find((x) => x.id === id);
@@ -106,7 +113,7 @@ export function hvHost(domains: readonly ModelDomainConfig[]): HostUnderTest {
       if (v.wait?.kind === 'yield') v.wait = null;
       return r;
     },
-    observe: () => ({ domains: doms.map((d) => observeDomain(d, out.get(d) ?? '')) }),
+    observe: () => ({ domains: doms.filter((d) => hv.domain(d.id) === d).map((d) => observeDomain(d, out.get(d) ?? '')) }),
     writeMem: (dom, addr, bytes) => byId(dom).mem.u8.set(bytes, addr),
     memSize: (dom) => byId(dom).mem.size,
     sharedInfoAddr: (dom) => byId(dom).layout.sharedInfo,

@@ -40,7 +40,8 @@ import { modelSeed } from '../support/model-harness.ts';
 const SEED = modelSeed();
 /** Small domains keep the thousands of fresh worlds below cheap. */
 const MEM = 128 * 1024;
-const DOMAINS = [1, 2, 3].map((id) => ({ id, memSize: MEM, nrVcpus: 2 }));
+/** Domain 1, the caller of every arbitrary, is a controlling domain, so that `domctl` can succeed. */
+const DOMAINS = [1, 2, 3].map((id) => ({ id, memSize: MEM, nrVcpus: 2, privileged: id === 1 }));
 
 /**
  * Both sides, with domain 1 holding port 1 interdomain to domain 2, port 2 IPI (pending), port 3

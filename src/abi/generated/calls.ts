@@ -9,7 +9,7 @@
  */
 
 import type { ErrorName, HcName } from './constants.ts';
-import { EVTCHN_STATUS_SIZE, GRANT_COPY_OP_SIZE, GRANT_ENTRY_V1_SIZE, MULTICALL_ENTRY_SIZE, WALLCLOCK_SIZE } from './structs.ts';
+import { DOMCTL_OP_SIZE, EVTCHN_STATUS_SIZE, GRANT_COPY_OP_SIZE, GRANT_ENTRY_V1_SIZE, MULTICALL_ENTRY_SIZE, WALLCLOCK_SIZE } from './structs.ts';
 
 /** Metadata of one hypercall argument. */
 export interface ArgInfo {
@@ -268,12 +268,12 @@ export const CALLS: readonly CallInfo[] = [
     doc: 'Binds a virtual interrupt on a vCPU to a new port.',
     args: [
       { name: 'virq', type: 'u32', dir: 'in', doc: 'A VIRQ_* value.' },
-      { name: 'vcpu', type: 'u32', dir: 'in', doc: 'The vCPU (VIRQ_CONSOLE: must be a valid vCPU; its events go there).' },
+      { name: 'vcpu', type: 'u32', dir: 'in', doc: 'The vCPU (a global VIRQ, VIRQ_CONSOLE or VIRQ_CONTROL: must be a valid vCPU; its events go there).' },
     ],
     returns: 'The new port.',
     errors: [
       { name: 'EINVAL', when: 'virq is not a VIRQ_* value or vcpu is not below nr_vcpus.' },
-      { name: 'EEXIST', when: 'That virq is already bound on that vCPU (VIRQ_CONSOLE: on any vCPU).' },
+      { name: 'EEXIST', when: 'That virq is already bound on that vCPU (a global VIRQ: on any vCPU).' },
       { name: 'ENOSPC', when: 'No free port.' },
     ],
   },
@@ -483,6 +483,26 @@ export const CALLS: readonly CallInfo[] = [
     returns: 'Never returns >= 0 on this host.',
     errors: [
       { name: 'ENOSYS', when: 'Always: cross-domain mapping is not possible between separate Wasm memories.' },
+    ],
+  },
+  {
+    nr: 26,
+    name: 'domctl',
+    group: 'domctl',
+    since: '1.4',
+    privilege: 'control',
+    blocking: false,
+    doc: 'Controls other domains (Xen\'s XEN_DOMCTL hypercall): one call, one `domctl_op` whose `cmd` chooses the operation. Only a controlling domain (start_info.flags has SIF_PRIVILEGED) may make it; any other gets EPERM and nothing is read or changed. The host then reads the op once and checks, in order: interface_version (EINVAL unless DOMCTL_INTERFACE_VERSION), cmd (EINVAL for an unknown one; EOPNOTSUPP for DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE, which are not implemented by this host yet (issue 6): the host toolstack (src/control) creates domains, and vCPU and device hotplug are still to come), then `domain` (DOMID_SELF: the caller; ESRCH when no domain has that id: never created, or destroyed), then the command\'s own checks. Commands: DOMCTL_GETINFO writes a domctl_getinfo to the payload. DOMCTL_LIST writes min(max, total) domain ids in creation order to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE and DOMCTL_UNPAUSE pause and resume a domain other than the caller (pausing a paused or ended domain, or resuming one that is not paused, changes nothing and returns 0). DOMCTL_DESTROY takes a domain other than the caller off the host. DOMCTL_SET_MAX_MEM records the most memory a domain may hold, at least what it has now, and writes it to its start_info.max_mem (a WebAssembly memory cannot shrink and its maximum is fixed when it is made, so this is accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes the target to the domain\'s start_info.mem_target and raises its VIRQ_CONTROL (when bound and the domain has not ended); the domain\'s balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the reason to the domain\'s start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and raises its VIRQ_CONTROL; the domain shuts down when it calls `sched_shutdown`, so a domain that ignores the request runs on (destroy it). A domain that has shut down or crashed can still be described, listed, given a max and a target (recorded), and destroyed; asking it to shut down again fails with EINVAL.',
+    args: [
+      { name: 'op', type: 'ptr', dir: 'inout', length: 'sizeof(domctl_op)', lengthOf: (w: readonly number[]): number => DOMCTL_OP_SIZE, doc: 'A domctl_op, 8-byte aligned.' },
+    ],
+    returns: '0.',
+    errors: [
+      { name: 'EPERM', when: 'The caller is not a controlling domain.' },
+      { name: 'EFAULT', when: 'The op is not inside guest memory or not 8-byte aligned; or (DOMCTL_LIST) max is not 0 and the buffer of max u32 is not inside guest memory or not 4-byte aligned.' },
+      { name: 'EINVAL', when: 'interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain\'s mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain\'s max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed.' },
+      { name: 'ESRCH', when: '`domain` names no domain (for every command but DOMCTL_LIST and DOMCTL_CREATE).' },
+      { name: 'EOPNOTSUPP', when: 'DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE: not implemented by this host yet (issue 6).' },
     ],
   },
 ];

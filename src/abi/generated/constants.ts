@@ -17,9 +17,9 @@
  */
 export const ABI_VERSION_MAJOR = 1;
 /** ABI minor version (see ABI_VERSION_MAJOR for the bump rule). */
-export const ABI_VERSION_MINOR = 3;
+export const ABI_VERSION_MINOR = 4;
 /** The value `version` returns: `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`. */
-export const ABI_VERSION = 65539;
+export const ABI_VERSION = 65540;
 
 // Errors: one global table of negative codes (Xen/errno style); a failing call returns one.
 
@@ -54,6 +54,8 @@ export const ENOSPC = -28;
 export const EDEADLK = -35;
 /** The call number is not in the table (0 is reserved and always returns this). (-38) */
 export const ENOSYS = -38;
+/** The operation exists in the ABI but this host does not implement it yet. (-95) */
+export const EOPNOTSUPP = -95;
 /** The timeout given to a waiting call passed before the awaited event. (-110) */
 export const ETIMEDOUT = -110;
 
@@ -70,6 +72,7 @@ export const ERRORS = {
   ENOSPC: -28,
   EDEADLK: -35,
   ENOSYS: -38,
+  EOPNOTSUPP: -95,
   ETIMEDOUT: -110,
 } as const;
 
@@ -101,6 +104,8 @@ export function errorName(code: number): ErrorName | undefined {
       return 'EDEADLK';
     case -38:
       return 'ENOSYS';
+    case -95:
+      return 'EOPNOTSUPP';
     case -110:
       return 'ETIMEDOUT';
     default:
@@ -178,6 +183,13 @@ export const SHUTDOWN_CRASH = 3;
 export const VIRQ_TIMER = 0;
 /** Console input is available for `console_read`. Global: bind it on one vCPU. (group virq) */
 export const VIRQ_CONSOLE = 2;
+/**
+ * The controlling domain asked something of this domain with `domctl`: a shutdown
+ * (`start_info.shutdown_requested`, `start_info.shutdown_reason`) or a new memory target
+ * (`start_info.mem_target`); read those fields. Global: bind it on one vCPU. pvisor's own number
+ * (Xen signals these through xenstore watches), clear of Xen's VIRQs. (group virq)
+ */
+export const VIRQ_CONTROL = 16;
 
 // Constants: evtchn_state. `evtchn_status.state` values (Xen's numbering).
 
@@ -296,6 +308,82 @@ export const GNTST_BAD_PAGE = -9;
  */
 export const GNTST_BAD_COPY_ARG = -10;
 
+// Constants: domctl. `domctl_op.cmd` values, and the interface version every `domctl_op` carries (Xen's XEN_DOMCTL_* idea, pvisor's own numbering).
+
+/**
+ * The value `domctl_op.interface_version` must hold; any other makes `domctl` fail with EINVAL.
+ * Bumped whenever a domctl payload changes meaning. (group domctl)
+ */
+export const DOMCTL_INTERFACE_VERSION = 1;
+/**
+ * Create a domain from an image in the caller's memory (payload `domctl_create`). Not implemented
+ * by this host yet (issue 6): EOPNOTSUPP. (group domctl)
+ */
+export const DOMCTL_CREATE = 1;
+/**
+ * Take domain `domain` off the host for good (not the caller): its vCPUs stop, its event channels
+ * close (peers' inter-domain ports go back to unbound), its id is never given again. No payload.
+ * (group domctl)
+ */
+export const DOMCTL_DESTROY = 2;
+/**
+ * Pause domain `domain` (not the caller): its vCPUs keep their state but are not scheduled; events
+ * still become pending. A domain that is paused already or has ended is left as it is. No payload.
+ * (group domctl)
+ */
+export const DOMCTL_PAUSE = 3;
+/** Resume a paused domain `domain`; any other domain is left as it is. No payload. (group domctl) */
+export const DOMCTL_UNPAUSE = 4;
+/** Describe domain `domain`: the host writes payload `domctl_getinfo`. (group domctl) */
+export const DOMCTL_GETINFO = 5;
+/**
+ * List the domain ids on the host, in creation order (payload `domctl_list`; `domain` is not looked
+ * at). (group domctl)
+ */
+export const DOMCTL_LIST = 6;
+/** Record the most memory domain `domain` may hold (payload `domctl_mem`). (group domctl) */
+export const DOMCTL_SET_MAX_MEM = 7;
+/**
+ * Set how many vCPUs domain `domain` may have online (payload `domctl_vcpus`). Not implemented by
+ * this host yet (issue 6): EOPNOTSUPP. (group domctl)
+ */
+export const DOMCTL_SET_VCPUS = 8;
+/**
+ * Attach a virtio device to a running domain (payload `domctl_device`). Not implemented by this
+ * host yet (issue 6): EOPNOTSUPP. (group domctl)
+ */
+export const DOMCTL_ATTACH_DEVICE = 9;
+/**
+ * Detach a device from a running domain (payload `domctl_device`). Not implemented by this host yet
+ * (issue 6): EOPNOTSUPP. (group domctl)
+ */
+export const DOMCTL_DETACH_DEVICE = 10;
+/**
+ * Set the memory target of domain `domain` for its balloon driver (payload `domctl_mem`): written
+ * to its `start_info.mem_target`, then its VIRQ_CONTROL fires. (group domctl)
+ */
+export const DOMCTL_SET_MEMORY_TARGET = 11;
+/**
+ * Ask domain `domain` to shut itself down (payload `domctl_shutdown`): the reason goes to its
+ * `start_info.shutdown_reason`, `start_info.shutdown_requested` becomes 1, then its VIRQ_CONTROL
+ * fires. Cooperative: the domain shuts down when it calls `sched_shutdown`. (group domctl)
+ */
+export const DOMCTL_REQUEST_SHUTDOWN = 12;
+
+// Constants: dominf. `domctl_getinfo.flags` bits (Xen's XEN_DOMINF_* where one exists).
+
+/** The host stopped the domain (a trap, a hostile act): it crashed. (group dominf) */
+export const DOMINF_DYING = 1;
+/**
+ * The domain shut itself down (`sched_shutdown`); `shutdown_reason` and `shutdown_code` say how.
+ * (group dominf)
+ */
+export const DOMINF_SHUTDOWN = 4;
+/** The domain is paused. (group dominf) */
+export const DOMINF_PAUSED = 8;
+/** The domain is a controlling domain (its start_info has SIF_PRIVILEGED). (group dominf) */
+export const DOMINF_PRIVILEGED = 256;
+
 /** Hypercall numbers by call name (the `nr` argument of `pv.hypercall`). */
 export const Hc = {
   version: 1,
@@ -323,6 +411,7 @@ export const Hc = {
   grant_setup: 23,
   grant_copy: 24,
   grant_map: 25,
+  domctl: 26,
 } as const;
 
 /** Name of a hypercall. */

@@ -159,7 +159,8 @@ export interface HypercallHandlers<V> {
    *
    * @param v - The calling vCPU.
    * @param virq - A VIRQ_* value.
-   * @param vcpu - The vCPU (VIRQ_CONSOLE: must be a valid vCPU; its events go there).
+   * @param vcpu - The vCPU (a global VIRQ, VIRQ_CONSOLE or VIRQ_CONTROL: must be a valid vCPU; its
+   * events go there).
    * @returns The new port. Errors: EINVAL, EEXIST, ENOSPC.
    */
   evtchn_bind_virq(v: V, virq: number, vcpu: number): number;
@@ -327,6 +328,38 @@ export interface HypercallHandlers<V> {
    * @returns Never returns >= 0 on this host. Errors: ENOSYS.
    */
   grant_map(v: V, domid: number, ref: number): number;
+
+  /**
+   * `domctl` (nr 26, group domctl, since 1.4, controlling domain only). Controls other domains
+   * (Xen's XEN_DOMCTL hypercall): one call, one `domctl_op` whose `cmd` chooses the operation. Only
+   * a controlling domain (start_info.flags has SIF_PRIVILEGED) may make it; any other gets EPERM
+   * and nothing is read or changed. The host then reads the op once and checks, in order:
+   * interface_version (EINVAL unless DOMCTL_INTERFACE_VERSION), cmd (EINVAL for an unknown one;
+   * EOPNOTSUPP for DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE,
+   * which are not implemented by this host yet (issue 6): the host toolstack (src/control) creates
+   * domains, and vCPU and device hotplug are still to come), then `domain` (DOMID_SELF: the caller;
+   * ESRCH when no domain has that id: never created, or destroyed), then the command's own checks.
+   * Commands: DOMCTL_GETINFO writes a domctl_getinfo to the payload. DOMCTL_LIST writes min(max,
+   * total) domain ids in creation order to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE
+   * and DOMCTL_UNPAUSE pause and resume a domain other than the caller (pausing a paused or ended
+   * domain, or resuming one that is not paused, changes nothing and returns 0). DOMCTL_DESTROY
+   * takes a domain other than the caller off the host. DOMCTL_SET_MAX_MEM records the most memory a
+   * domain may hold, at least what it has now, and writes it to its start_info.max_mem (a
+   * WebAssembly memory cannot shrink and its maximum is fixed when it is made, so this is
+   * accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes the target to the domain's
+   * start_info.mem_target and raises its VIRQ_CONTROL (when bound and the domain has not ended);
+   * the domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the reason to the
+   * domain's start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and raises its
+   * VIRQ_CONTROL; the domain shuts down when it calls `sched_shutdown`, so a domain that ignores
+   * the request runs on (destroy it). A domain that has shut down or crashed can still be
+   * described, listed, given a max and a target (recorded), and destroyed; asking it to shut down
+   * again fails with EINVAL.
+   *
+   * @param v - The calling vCPU.
+   * @param op - A domctl_op, 8-byte aligned. [inout, sizeof(domctl_op) bytes]
+   * @returns 0. Errors: EPERM, EFAULT, EINVAL, ESRCH, EOPNOTSUPP.
+   */
+  domctl(v: V, op: GuestAddr): number;
 }
 
 /**
@@ -398,6 +431,8 @@ export function makeDispatch<V>(h: HypercallHandlers<V>): HypercallDispatch<V> {
         return h.grant_copy(v, (a0 >>> 0) as GuestAddr, a1 >>> 0);
       case 25:
         return h.grant_map(v, a0 >>> 0, a1 >>> 0);
+      case 26:
+        return h.domctl(v, (a0 >>> 0) as GuestAddr);
       default:
         return ENOSYS;
     }
@@ -457,6 +492,8 @@ export function callName(nr: number): HcName | undefined {
       return 'grant_copy';
     case 25:
       return 'grant_map';
+    case 26:
+      return 'domctl';
     default:
       return undefined;
   }

@@ -47,7 +47,7 @@ export interface StructInfo {
  * receives its address. Fields are only ever appended: read `size` before reading a field added
  * after ABI 1.0 (each such field says since when it exists).
  */
-export const START_INFO_SIZE = 56;
+export const START_INFO_SIZE = 80;
 
 /** Byte offsets of the fields of `start_info`. */
 export const START_INFO_OFF = {
@@ -80,6 +80,27 @@ export const START_INFO_OFF = {
    * host-reserved area.
    */
   devices: 52,
+  /**
+   * u32 (since 1.4): 0 at boot; 1 once the controlling domain asked this domain to shut down
+   * (`domctl` DOMCTL_REQUEST_SHUTDOWN). The host writes it, then raises VIRQ_CONTROL.
+   */
+  shutdown_requested: 56,
+  /**
+   * u32 (since 1.4): With shutdown_requested: the SHUTDOWN_* reason asked for (pass it to
+   * `sched_shutdown`).
+   */
+  shutdown_reason: 60,
+  /**
+   * u64 (since 1.4): Bytes of memory the controlling domain wants this domain to hold (its balloon
+   * driver follows it); mem_size at boot. Rewritten by DOMCTL_SET_MEMORY_TARGET, which then raises
+   * VIRQ_CONTROL.
+   */
+  mem_target: 64,
+  /**
+   * u64 (since 1.4): The most memory this domain may hold (DOMCTL_SET_MAX_MEM); at boot mem_size,
+   * or the larger maximum its creator gave.
+   */
+  max_mem: 72,
 } as const;
 
 /**
@@ -329,14 +350,178 @@ export const GRANT_COPY_OP_OFF = {
   pad: 22,
 } as const;
 
+/**
+ * Size in bytes of `domctl_getinfo` (C `struct pv_domctl_getinfo`). `domctl_op.payload` of
+ * DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
+ */
+export const DOMCTL_GETINFO_SIZE = 48;
+
+/** Byte offsets of the fields of `domctl_getinfo`. */
+export const DOMCTL_GETINFO_OFF = {
+  /** u32: The domain described (DOMID_SELF resolved to the caller's id). */
+  domid: 0,
+  /** u32: DOMINF_* bits. */
+  flags: 4,
+  /** u32: With DOMINF_SHUTDOWN: the SHUTDOWN_* reason the domain gave; otherwise 0. */
+  shutdown_reason: 8,
+  /** i32: With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0. */
+  shutdown_code: 12,
+  /** u32: vCPUs the domain may bring up. */
+  nr_vcpus: 16,
+  /** u32: vCPUs up now. */
+  vcpus_online: 20,
+  /** u64: Bytes of memory the domain has. */
+  mem_size: 24,
+  /**
+   * u64: The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger
+   * maximum its creator gave).
+   */
+  max_mem: 32,
+  /** u64: Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation). */
+  mem_target: 40,
+} as const;
+
+/**
+ * Size in bytes of `domctl_list` (C `struct pv_domctl_list`). `domctl_op.payload` of DOMCTL_LIST:
+ * the caller gives `buffer` and `max`, the host writes `nr` and `total`.
+ */
+export const DOMCTL_LIST_SIZE = 16;
+
+/** Byte offsets of the fields of `domctl_list`. */
+export const DOMCTL_LIST_OFF = {
+  /**
+   * u32: Guest address of a u32 array of `max` entries in the caller's memory (4-byte aligned); not
+   * looked at when max is 0.
+   */
+  buffer: 0,
+  /** u32: Entries the buffer holds. */
+  max: 4,
+  /** u32: Written by the host: ids written, min(max, total), the first ones in creation order. */
+  nr: 8,
+  /**
+   * u32: Written by the host: domains on the host (destroyed ones are gone; shut-down and crashed
+   * ones count).
+   */
+  total: 12,
+} as const;
+
+/**
+ * Size in bytes of `domctl_mem` (C `struct pv_domctl_mem`). `domctl_op.payload` of
+ * DOMCTL_SET_MAX_MEM and DOMCTL_SET_MEMORY_TARGET.
+ */
+export const DOMCTL_MEM_SIZE = 8;
+
+/** Byte offsets of the fields of `domctl_mem`. */
+export const DOMCTL_MEM_OFF = {
+  /** u64: A byte count, a multiple of GRANT_FRAME_SIZE. */
+  bytes: 0,
+} as const;
+
+/**
+ * Size in bytes of `domctl_shutdown` (C `struct pv_domctl_shutdown`). `domctl_op.payload` of
+ * DOMCTL_REQUEST_SHUTDOWN.
+ */
+export const DOMCTL_SHUTDOWN_SIZE = 8;
+
+/** Byte offsets of the fields of `domctl_shutdown`. */
+export const DOMCTL_SHUTDOWN_OFF = {
+  /** u32: SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT. */
+  reason: 0,
+  /** u32: Reserved, 0 (not looked at). */
+  pad: 4,
+} as const;
+
+/**
+ * Size in bytes of `domctl_vcpus` (C `struct pv_domctl_vcpus`). `domctl_op.payload` of
+ * DOMCTL_SET_VCPUS.
+ */
+export const DOMCTL_VCPUS_SIZE = 8;
+
+/** Byte offsets of the fields of `domctl_vcpus`. */
+export const DOMCTL_VCPUS_OFF = {
+  /** u32: vCPUs the domain may have online. */
+  nr_vcpus: 0,
+  /** u32: Reserved, 0. */
+  pad: 4,
+} as const;
+
+/**
+ * Size in bytes of `domctl_device` (C `struct pv_domctl_device`). `domctl_op.payload` of
+ * DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE.
+ */
+export const DOMCTL_DEVICE_SIZE = 8;
+
+/** Byte offsets of the fields of `domctl_device`. */
+export const DOMCTL_DEVICE_OFF = {
+  /** u32: ATTACH: a VIRTIO_ID_* value. */
+  type: 0,
+  /**
+   * u32: DETACH: the device's index in the manifest; ATTACH: written by the host, the new entry's
+   * index.
+   */
+  index: 4,
+} as const;
+
+/**
+ * Size in bytes of `domctl_create` (C `struct pv_domctl_create`). `domctl_op.payload` of
+ * DOMCTL_CREATE.
+ */
+export const DOMCTL_CREATE_SIZE = 32;
+
+/** Byte offsets of the fields of `domctl_create`. */
+export const DOMCTL_CREATE_OFF = {
+  /** u32: Guest address of the Wasm image bytes in the caller's memory. */
+  image: 0,
+  /** u32: Bytes of the image. */
+  image_len: 4,
+  /** u64: Memory of the new domain, a multiple of 64 KiB, taken from the caller's allocation. */
+  mem_bytes: 8,
+  /** u32: vCPUs of the new domain, 1..MAX_VCPUS. */
+  nr_vcpus: 16,
+  /** u32: SIF_PRIVILEGED to make the new domain a controlling domain too. */
+  flags: 20,
+  /** u32: Written by the host: the new domain's id. It starts paused. */
+  domid: 24,
+  /** u32: Reserved, 0. */
+  pad: 28,
+} as const;
+
+/**
+ * Size in bytes of `domctl_op` (C `struct pv_domctl_op`). The argument of `domctl` (Xen's struct
+ * xen_domctl): a header the host reads, and a payload whose layout depends on `cmd` (a union in
+ * Xen; here the domctl_* structs are laid over `payload`). The host reads the whole struct once,
+ * before acting, and writes back only the payload fields a command says it writes.
+ */
+export const DOMCTL_OP_SIZE = 80;
+
+/** Byte offsets of the fields of `domctl_op`. */
+export const DOMCTL_OP_OFF = {
+  /** u32: A DOMCTL_* command. */
+  cmd: 0,
+  /** u32: DOMCTL_INTERFACE_VERSION. */
+  interface_version: 4,
+  /**
+   * u32: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and
+   * DOMCTL_CREATE.
+   */
+  domain: 8,
+  /** u32: Reserved, 0 (not looked at). */
+  pad: 12,
+  /**
+   * u64[8]: The command's payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown,
+   * domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.
+   */
+  payload: 16,
+} as const;
+
 /** Name of a struct of the ABI. */
-export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info' | 'grant_entry_v1' | 'grant_copy_ptr' | 'grant_copy_op';
+export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info' | 'grant_entry_v1' | 'grant_copy_ptr' | 'grant_copy_op' | 'domctl_getinfo' | 'domctl_list' | 'domctl_mem' | 'domctl_shutdown' | 'domctl_vcpus' | 'domctl_device' | 'domctl_create' | 'domctl_op';
 
 /** Every struct of the ABI with its fields, by struct name. */
 export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   start_info: {
     name: 'start_info',
-    size: 56,
+    size: 80,
     align: 8,
     appendOnly: true,
     doc: 'Written by the host at boot; `_start` receives its address. Fields are only ever appended: read `size` before reading a field added after ABI 1.0 (each such field says since when it exists).',
@@ -354,6 +539,10 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'reserved_base', type: 'u32', offset: 44, count: 1, elemSize: 4, doc: 'First byte of the host-reserved area at the top of memory.' },
       { name: 'nr_devices', type: 'u32', offset: 48, count: 1, elemSize: 4, since: '1.1', doc: 'Entries in the device manifest (0..MAX_DEVICES).' },
       { name: 'devices', type: 'u32', offset: 52, count: 1, elemSize: 4, since: '1.1', doc: 'Guest address of the device manifest, a `device_info[nr_devices]` array in the host-reserved area.' },
+      { name: 'shutdown_requested', type: 'u32', offset: 56, count: 1, elemSize: 4, since: '1.4', doc: '0 at boot; 1 once the controlling domain asked this domain to shut down (`domctl` DOMCTL_REQUEST_SHUTDOWN). The host writes it, then raises VIRQ_CONTROL.' },
+      { name: 'shutdown_reason', type: 'u32', offset: 60, count: 1, elemSize: 4, since: '1.4', doc: 'With shutdown_requested: the SHUTDOWN_* reason asked for (pass it to `sched_shutdown`).' },
+      { name: 'mem_target', type: 'u64', offset: 64, count: 1, elemSize: 8, since: '1.4', doc: 'Bytes of memory the controlling domain wants this domain to hold (its balloon driver follows it); mem_size at boot. Rewritten by DOMCTL_SET_MEMORY_TARGET, which then raises VIRQ_CONTROL.' },
+      { name: 'max_mem', type: 'u64', offset: 72, count: 1, elemSize: 8, since: '1.4', doc: 'The most memory this domain may hold (DOMCTL_SET_MAX_MEM); at boot mem_size, or the larger maximum its creator gave.' },
     ],
   },
   device_info: {
@@ -508,6 +697,110 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'flags', type: 'u16', offset: 18, count: 1, elemSize: 2, doc: 'GNTCOPY_* bits.' },
       { name: 'status', type: 'i16', offset: 20, count: 1, elemSize: 2, doc: 'Written by the host: a GNTST_* code.' },
       { name: 'pad', type: 'u16', offset: 22, count: 1, elemSize: 2, doc: 'Reserved, 0 (the host neither reads nor writes it).' },
+    ],
+  },
+  domctl_getinfo: {
+    name: 'domctl_getinfo',
+    size: 48,
+    align: 8,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen\'s xen_domctl_getdomaininfo).',
+    fields: [
+      { name: 'domid', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'The domain described (DOMID_SELF resolved to the caller\'s id).' },
+      { name: 'flags', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DOMINF_* bits.' },
+      { name: 'shutdown_reason', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'With DOMINF_SHUTDOWN: the SHUTDOWN_* reason the domain gave; otherwise 0.' },
+      { name: 'shutdown_code', type: 'i32', offset: 12, count: 1, elemSize: 4, doc: 'With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0.' },
+      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs the domain may bring up.' },
+      { name: 'vcpus_online', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'vCPUs up now.' },
+      { name: 'mem_size', type: 'u64', offset: 24, count: 1, elemSize: 8, doc: 'Bytes of memory the domain has.' },
+      { name: 'max_mem', type: 'u64', offset: 32, count: 1, elemSize: 8, doc: 'The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger maximum its creator gave).' },
+      { name: 'mem_target', type: 'u64', offset: 40, count: 1, elemSize: 8, doc: 'Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation).' },
+    ],
+  },
+  domctl_list: {
+    name: 'domctl_list',
+    size: 16,
+    align: 4,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_LIST: the caller gives `buffer` and `max`, the host writes `nr` and `total`.',
+    fields: [
+      { name: 'buffer', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'Guest address of a u32 array of `max` entries in the caller\'s memory (4-byte aligned); not looked at when max is 0.' },
+      { name: 'max', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Entries the buffer holds.' },
+      { name: 'nr', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'Written by the host: ids written, min(max, total), the first ones in creation order.' },
+      { name: 'total', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'Written by the host: domains on the host (destroyed ones are gone; shut-down and crashed ones count).' },
+    ],
+  },
+  domctl_mem: {
+    name: 'domctl_mem',
+    size: 8,
+    align: 8,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_SET_MAX_MEM and DOMCTL_SET_MEMORY_TARGET.',
+    fields: [
+      { name: 'bytes', type: 'u64', offset: 0, count: 1, elemSize: 8, doc: 'A byte count, a multiple of GRANT_FRAME_SIZE.' },
+    ],
+  },
+  domctl_shutdown: {
+    name: 'domctl_shutdown',
+    size: 8,
+    align: 4,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_REQUEST_SHUTDOWN.',
+    fields: [
+      { name: 'reason', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT.' },
+      { name: 'pad', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Reserved, 0 (not looked at).' },
+    ],
+  },
+  domctl_vcpus: {
+    name: 'domctl_vcpus',
+    size: 8,
+    align: 4,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_SET_VCPUS.',
+    fields: [
+      { name: 'nr_vcpus', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'vCPUs the domain may have online.' },
+      { name: 'pad', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Reserved, 0.' },
+    ],
+  },
+  domctl_device: {
+    name: 'domctl_device',
+    size: 8,
+    align: 4,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE.',
+    fields: [
+      { name: 'type', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'ATTACH: a VIRTIO_ID_* value.' },
+      { name: 'index', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DETACH: the device\'s index in the manifest; ATTACH: written by the host, the new entry\'s index.' },
+    ],
+  },
+  domctl_create: {
+    name: 'domctl_create',
+    size: 32,
+    align: 8,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_CREATE.',
+    fields: [
+      { name: 'image', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'Guest address of the Wasm image bytes in the caller\'s memory.' },
+      { name: 'image_len', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Bytes of the image.' },
+      { name: 'mem_bytes', type: 'u64', offset: 8, count: 1, elemSize: 8, doc: 'Memory of the new domain, a multiple of 64 KiB, taken from the caller\'s allocation.' },
+      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs of the new domain, 1..MAX_VCPUS.' },
+      { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'SIF_PRIVILEGED to make the new domain a controlling domain too.' },
+      { name: 'domid', type: 'u32', offset: 24, count: 1, elemSize: 4, doc: 'Written by the host: the new domain\'s id. It starts paused.' },
+      { name: 'pad', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'Reserved, 0.' },
+    ],
+  },
+  domctl_op: {
+    name: 'domctl_op',
+    size: 80,
+    align: 8,
+    appendOnly: false,
+    doc: 'The argument of `domctl` (Xen\'s struct xen_domctl): a header the host reads, and a payload whose layout depends on `cmd` (a union in Xen; here the domctl_* structs are laid over `payload`). The host reads the whole struct once, before acting, and writes back only the payload fields a command says it writes.',
+    fields: [
+      { name: 'cmd', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'A DOMCTL_* command.' },
+      { name: 'interface_version', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DOMCTL_INTERFACE_VERSION.' },
+      { name: 'domain', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and DOMCTL_CREATE.' },
+      { name: 'pad', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'Reserved, 0 (not looked at).' },
+      { name: 'payload', type: 'u64', offset: 16, count: 8, elemSize: 8, doc: 'The command\'s payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown, domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.' },
     ],
   },
 };

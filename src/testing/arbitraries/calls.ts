@@ -21,6 +21,20 @@ import fc from 'fast-check';
 import {
   CALLS,
   CONSOLE_IO_MAX,
+  DOMCTL_ATTACH_DEVICE,
+  DOMCTL_CREATE,
+  DOMCTL_DESTROY,
+  DOMCTL_DETACH_DEVICE,
+  DOMCTL_GETINFO,
+  DOMCTL_INTERFACE_VERSION,
+  DOMCTL_LIST,
+  DOMCTL_OP_SIZE,
+  DOMCTL_PAUSE,
+  DOMCTL_REQUEST_SHUTDOWN,
+  DOMCTL_SET_MAX_MEM,
+  DOMCTL_SET_MEMORY_TARGET,
+  DOMCTL_SET_VCPUS,
+  DOMCTL_UNPAUSE,
   DOMID_SELF,
   EVTCHN_STATUS_SIZE,
   FEATURE_EVTCHN_2LEVEL,
@@ -51,7 +65,7 @@ import {
   WALLCLOCK_SIZE,
   type HcName,
 } from '../../abi/generated/index.ts';
-import { encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
+import { encodeDomctlOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
 
 /** A guest memory write made before a call (an argument buffer). */
 export interface MemoryWrite {
@@ -413,6 +427,64 @@ function hostileOp(c: Ctx): fc.Arbitrary<OpPlan> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// domctl: the op at the 8-aligned start of the scratch area, a DOMCTL_LIST buffer after it.
+
+/** A domctl input: the op (header + payload) placed at `at` when it lies inside memory. */
+function domctlInput(c: Ctx, cmd: number, domain: number, payload: Uint8Array = new Uint8Array(0), opts: { at?: number; version?: number } = {}): HypercallInput {
+  const at = opts.at ?? c.scratch;
+  const bytes = encodeDomctlOp(cmd, domain, payload, opts.version ?? DOMCTL_INTERFACE_VERSION);
+  const inside = at >= 0 && at + bytes.length <= c.memSize;
+  return input('domctl', [at], inside ? [{ addr: at, bytes }] : []);
+}
+
+/** Where a DOMCTL_LIST input's buffer is (after the op, 4-byte aligned). */
+function listAt(c: Ctx): number {
+  return c.scratch + DOMCTL_OP_SIZE + 16;
+}
+
+/** The domctl arbitraries; the caller must be a controlling domain for any to succeed. */
+function domctlArbs(c: Ctx): CallArbitraries {
+  const other = c.others.length > 0 ? fc.constantFrom(...c.others) : fc.constant(c.self);
+  const frames = (n: number) => n - (n % GRANT_FRAME_SIZE);
+  const valid = fc.oneof(
+    domArb(c).map((d) => domctlInput(c, DOMCTL_GETINFO, d)),
+    fc.integer({ min: 0, max: 8 }).map((max) => domctlInput(c, DOMCTL_LIST, 0, le32(listAt(c), max))),
+    fc.tuple(fc.constantFrom(DOMCTL_PAUSE, DOMCTL_UNPAUSE, DOMCTL_DESTROY), other).map(([cmd, d]) => domctlInput(c, cmd, d)),
+    fc.tuple(other, fc.nat(64)).map(([d, k]) => domctlInput(c, DOMCTL_SET_MAX_MEM, d, le64(c.memSize + k * GRANT_FRAME_SIZE))),
+    fc.tuple(domArb(c), fc.nat(frames(c.memSize) / GRANT_FRAME_SIZE)).map(([d, k]) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, d, le64(k * GRANT_FRAME_SIZE))),
+    fc.tuple(other, fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT)).map(([d, r]) => domctlInput(c, DOMCTL_REQUEST_SHUTDOWN, d, le32(r, 0))),
+  );
+  const boundary = fc.oneof(
+    // The op ending exactly at the end of memory; DOMID_SELF; an empty list; a list ending at the end of memory.
+    fc.constant(domctlInput(c, DOMCTL_GETINFO, DOMID_SELF, new Uint8Array(0), { at: c.memSize - DOMCTL_OP_SIZE - (c.memSize % 8) })),
+    fc.constant(domctlInput(c, DOMCTL_LIST, 0, le32(0, 0))),
+    fc.constant(domctlInput(c, DOMCTL_LIST, 0, le32(c.memSize - 16, 4))),
+    // max_mem exactly the memory size and 4 GiB; targets 0 and the whole memory.
+    fc.constantFrom(c.memSize, 2 ** 32).map((b) => domctlInput(c, DOMCTL_SET_MAX_MEM, c.self, le64(b))),
+    fc.constantFrom(0, frames(c.memSize)).map((b) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, DOMID_SELF, le64(b))),
+    // Unpausing a domain that is not paused; the commands not implemented yet (EOPNOTSUPP).
+    other.map((d) => domctlInput(c, DOMCTL_UNPAUSE, d)),
+    fc.constantFrom(DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE).map((cmd) => domctlInput(c, cmd, c.self, le32(0, 1))),
+  );
+  const hostile = fc.oneof(
+    // Wrong interface version, unknown commands, domains that do not exist.
+    fc.constantFrom(0, DOMCTL_INTERFACE_VERSION + 1, 0xffffffff).map((v) => domctlInput(c, DOMCTL_GETINFO, c.self, new Uint8Array(0), { version: v })),
+    fc.constantFrom(0, DOMCTL_REQUEST_SHUTDOWN + 1, 0xffffffff).map((cmd) => domctlInput(c, cmd, c.self)),
+    fc.tuple(fc.constantFrom(DOMCTL_GETINFO, DOMCTL_PAUSE, DOMCTL_DESTROY, DOMCTL_REQUEST_SHUTDOWN), fc.constantFrom(0, 99, DOMID_SELF - 1, 0xffffffff)).map(([cmd, d]) => domctlInput(c, cmd, d, le32(SHUTDOWN_POWEROFF))),
+    // Wild or misaligned ops, a list buffer outside memory or misaligned.
+    wildPtr(c, DOMCTL_OP_SIZE).filter((a) => a === 0 || a < 0 || a + DOMCTL_OP_SIZE > c.memSize).map((a) => domctlInput(c, DOMCTL_GETINFO, c.self, new Uint8Array(0), { at: a })),
+    fc.constantFrom(4, 1, 2).map((k) => domctlInput(c, DOMCTL_GETINFO, c.self, new Uint8Array(0), { at: c.scratch + k })),
+    fc.constantFrom<[number, number]>([c.memSize - 8, 4], [listAt(c) + 2, 1], [0xfffffffc, 1], [listAt(c), 0x40000000]).map(([b, n]) => domctlInput(c, DOMCTL_LIST, 0, le32(b, n))),
+    // Pausing or destroying itself; max below what it has, not whole frames, 2^64-1; target above max; bad reasons.
+    fc.constantFrom(DOMCTL_PAUSE, DOMCTL_DESTROY).map((cmd) => domctlInput(c, cmd, DOMID_SELF)),
+    fc.constantFrom(c.memSize - GRANT_FRAME_SIZE, c.memSize + 1, 0n - 1n, 2 ** 32 + GRANT_FRAME_SIZE).map((b) => domctlInput(c, DOMCTL_SET_MAX_MEM, c.self, le64(b))),
+    fc.constantFrom(c.memSize + GRANT_FRAME_SIZE, 1, 2 ** 40).map((b) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, c.self, le64(b))),
+    fc.constantFrom(SHUTDOWN_CRASH, 7, 0xffffffff).map((r) => domctlInput(c, DOMCTL_REQUEST_SHUTDOWN, c.others[0] ?? c.self, le32(r))),
+  );
+  return { valid, boundary, hostile };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 type Table = { readonly [K in HcName]: (c: Ctx) => CallArbitraries };
@@ -624,6 +696,7 @@ const TABLE: Table = {
     boundary: fc.constantFrom<[number, number]>([DOMID_SELF, GRANT_TABLE_MAX - 1], [c.self, 0]).map(([d, r]) => input('grant_map', [d, r])),
     hostile: fc.tuple(anyI32, anyI32).map(([d, r]) => input('grant_map', [d, r])),
   }),
+  domctl: domctlArbs,
 };
 
 function portCall(name: 'evtchn_send' | 'evtchn_unmask' | 'evtchn_close', c: Ctx): CallArbitraries {

@@ -300,7 +300,8 @@ export interface ModelStateArbOptions {
  * Reachable states of the reference model for these domains: the initial state after a random
  * sequence of calls (of the given flavour) from random running vCPUs. Calls that would block or
  * not return (shutdown, taking down the caller) are left out, so every domain stays running and
- * every vCPU that is up can still make calls.
+ * every vCPU that is up can still make calls, unless a controlling domain's `domctl` paused or
+ * destroyed it.
  */
 export function modelStateArb(domains: readonly ModelDomainConfig[], opts: ModelStateArbOptions = {}): fc.Arbitrary<ModelState> {
   const first = domains[0];
@@ -317,7 +318,9 @@ export function modelStateArb(domains: readonly ModelDomainConfig[], opts: Model
     const h = modelHost(domains);
     for (const [i, c, v] of calls) {
       const dom = domains[i]!.id;
-      const d = h.state.domains.find((x) => x.id === dom)!;
+      // A domctl may have paused or destroyed the domain: it makes no calls then.
+      const d = h.state.domains.find((x) => x.id === dom);
+      if (d === undefined || d.paused) continue;
       const up = d.vcpus.flatMap((vc, k) => (vc.up && vc.blocked === null ? [k] : []));
       const vcpu = up[v % Math.max(1, up.length)];
       if (vcpu === undefined) continue;

@@ -50,7 +50,7 @@ describe('struct layout (TS side)', () => {
   }
 
   it('has the literal sizes and offsets guests were built against', () => {
-    expect(abi.START_INFO_SIZE).toBe(56);
+    expect(abi.START_INFO_SIZE).toBe(80);
     expect(abi.START_INFO_OFF.magic).toBe(0);
     expect(abi.START_INFO_OFF.mem_size).toBe(24);
     expect(abi.START_INFO_OFF.reserved_base).toBe(44);
@@ -80,6 +80,23 @@ describe('struct layout (TS side)', () => {
     expect(abi.GRANT_COPY_OP_SIZE).toBe(24);
     expect(abi.GRANT_COPY_OP_OFF).toEqual({ source: 0, dest: 8, len: 16, flags: 18, status: 20, pad: 22 });
     expect(abi.STRUCTS.grant_copy_op.fields.find((f) => f.name === 'status')?.type).toBe('i16');
+    // ABI 1.4 domctl: Xen's xen_domctl shape (cmd, interface_version, domain, a payload union),
+    // the payload 8-aligned at 16 so that the u64 fields of its structs are aligned too.
+    expect(abi.DOMCTL_OP_SIZE).toBe(80);
+    expect(abi.DOMCTL_OP_OFF).toEqual({ cmd: 0, interface_version: 4, domain: 8, pad: 12, payload: 16 });
+    expect(abi.STRUCTS.domctl_op.align).toBe(8);
+    expect(abi.DOMCTL_GETINFO_SIZE).toBe(48);
+    expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40 });
+    expect(abi.DOMCTL_LIST_OFF).toEqual({ buffer: 0, max: 4, nr: 8, total: 12 });
+    expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 32]);
+    expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, domid: 24, pad: 28 });
+    // Every payload fits the op's payload area.
+    for (const n of ['domctl_getinfo', 'domctl_list', 'domctl_mem', 'domctl_shutdown', 'domctl_vcpus', 'domctl_device', 'domctl_create'] as const) {
+      expect(abi.STRUCTS[n].size, n).toBeLessThanOrEqual(abi.DOMCTL_OP_SIZE - abi.DOMCTL_OP_OFF.payload);
+    }
+    // start_info grew by appending (1.4): the shutdown request, the memory target and the max.
+    expect(abi.START_INFO_SIZE).toBe(80);
+    expect([abi.START_INFO_OFF.shutdown_requested, abi.START_INFO_OFF.shutdown_reason, abi.START_INFO_OFF.mem_target, abi.START_INFO_OFF.max_mem]).toEqual([56, 60, 64, 72]);
   });
 
   it('sizes shared_info for MAX_VCPUS slots and NR_EVENT_CHANNELS bits', () => {
@@ -89,12 +106,15 @@ describe('struct layout (TS side)', () => {
 
   it('has the literal version and well-known codes', () => {
     expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
-    expect(abi.ABI_VERSION).toBe(0x10003);
+    expect(abi.ABI_VERSION).toBe(0x10004);
     // Xen's numbering, so Xen-literate guests read the same values.
     expect([abi.GTF_INVALID, abi.GTF_PERMIT_ACCESS, abi.GTF_TYPE_MASK, abi.GTF_READONLY]).toEqual([0, 1, 3, 4]);
     expect([abi.GNTCOPY_SOURCE_GREF, abi.GNTCOPY_DEST_GREF]).toEqual([1, 2]);
     expect([abi.GNTST_OKAY, abi.GNTST_GENERAL_ERROR, abi.GNTST_BAD_DOMAIN, abi.GNTST_BAD_GNTREF, abi.GNTST_PERMISSION_DENIED, abi.GNTST_BAD_PAGE, abi.GNTST_BAD_COPY_ARG]).toEqual([0, -1, -2, -3, -8, -9, -10]);
-    expect([abi.Hc.grant_setup, abi.Hc.grant_copy, abi.Hc.grant_map]).toEqual([23, 24, 25]);
+    expect([abi.Hc.grant_setup, abi.Hc.grant_copy, abi.Hc.grant_map, abi.Hc.domctl]).toEqual([23, 24, 25, 26]);
+    expect([abi.EPERM, abi.ESRCH, abi.EOPNOTSUPP]).toEqual([-1, -3, -95]);
+    expect([abi.DOMCTL_INTERFACE_VERSION, abi.DOMCTL_CREATE, abi.DOMCTL_REQUEST_SHUTDOWN, abi.VIRQ_CONTROL]).toEqual([1, 1, 12, 16]);
+    expect([abi.DOMINF_DYING, abi.DOMINF_SHUTDOWN, abi.DOMINF_PAUSED]).toEqual([1, 4, 8]);
     expect([abi.GRANT_TABLE_MAX, abi.GRANT_COPY_MAX, abi.GRANT_FRAME_SIZE]).toEqual([512, 256, 4096]);
     expect(abi.EVTCHNSTAT_DEVICE).toBe(3);
     expect([abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([1, 2, 3]);
@@ -102,6 +122,10 @@ describe('struct layout (TS side)', () => {
     expect(abi.STRUCTS.start_info.fields.filter((f) => f.since !== undefined).map((f) => [f.name, f.since])).toEqual([
       ['nr_devices', '1.1'],
       ['devices', '1.1'],
+      ['shutdown_requested', '1.4'],
+      ['shutdown_reason', '1.4'],
+      ['mem_target', '1.4'],
+      ['max_mem', '1.4'],
     ]);
     expect(abi.EFAULT).toBe(-14);
     expect(abi.ENOSYS).toBe(-38);

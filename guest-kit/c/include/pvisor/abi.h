@@ -23,7 +23,7 @@
  * as high as the guest's.
  */
 #define PV_ABI_VERSION_MAJOR 1
-#define PV_ABI_VERSION_MINOR 3
+#define PV_ABI_VERSION_MINOR 4
 #define PV_ABI_VERSION ((PV_ABI_VERSION_MAJOR << 16) | PV_ABI_VERSION_MINOR)
 
 /* ---- Hypercall numbers (0 is reserved and returns PV_ENOSYS) ---- */
@@ -53,6 +53,7 @@
 #define PV_HC_GRANT_SETUP 23
 #define PV_HC_GRANT_COPY 24
 #define PV_HC_GRANT_MAP 25
+#define PV_HC_DOMCTL 26
 
 /* ---- Errors: a hypercall returns a negative code from this table ---- */
 
@@ -78,6 +79,8 @@
 #define PV_EDEADLK (-35)
 /** The call number is not in the table (0 is reserved and always returns this). */
 #define PV_ENOSYS (-38)
+/** The operation exists in the ABI but this host does not implement it yet. */
+#define PV_EOPNOTSUPP (-95)
 /** The timeout given to a waiting call passed before the awaited event. */
 #define PV_ETIMEDOUT (-110)
 
@@ -130,6 +133,8 @@
 #define PV_VIRQ_TIMER 0
 /** Console input is available for `console_read`. Global: bind it on one vCPU. */
 #define PV_VIRQ_CONSOLE 2
+/** The controlling domain asked something of this domain with `domctl`: a shutdown (`start_info.shutdown_requested`, `start_info.shutdown_reason`) or a new memory target (`start_info.mem_target`); read those fields. Global: bind it on one vCPU. pvisor's own number (Xen signals these through xenstore watches), clear of Xen's VIRQs. */
+#define PV_VIRQ_CONTROL 16
 
 /* ---- Constants: evtchn_state. `evtchn_status.state` values (Xen's numbering). ---- */
 
@@ -219,13 +224,53 @@
 /** `source.offset + len` or `dest.offset + len` is above GRANT_FRAME_SIZE: a copy never crosses a frame. */
 #define PV_GNTST_BAD_COPY_ARG (-10)
 
+/* ---- Constants: domctl. `domctl_op.cmd` values, and the interface version every `domctl_op` carries (Xen's XEN_DOMCTL_* idea, pvisor's own numbering). ---- */
+
+/** The value `domctl_op.interface_version` must hold; any other makes `domctl` fail with EINVAL. Bumped whenever a domctl payload changes meaning. */
+#define PV_DOMCTL_INTERFACE_VERSION 1
+/** Create a domain from an image in the caller's memory (payload `domctl_create`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+#define PV_DOMCTL_CREATE 1
+/** Take domain `domain` off the host for good (not the caller): its vCPUs stop, its event channels close (peers' inter-domain ports go back to unbound), its id is never given again. No payload. */
+#define PV_DOMCTL_DESTROY 2
+/** Pause domain `domain` (not the caller): its vCPUs keep their state but are not scheduled; events still become pending. A domain that is paused already or has ended is left as it is. No payload. */
+#define PV_DOMCTL_PAUSE 3
+/** Resume a paused domain `domain`; any other domain is left as it is. No payload. */
+#define PV_DOMCTL_UNPAUSE 4
+/** Describe domain `domain`: the host writes payload `domctl_getinfo`. */
+#define PV_DOMCTL_GETINFO 5
+/** List the domain ids on the host, in creation order (payload `domctl_list`; `domain` is not looked at). */
+#define PV_DOMCTL_LIST 6
+/** Record the most memory domain `domain` may hold (payload `domctl_mem`). */
+#define PV_DOMCTL_SET_MAX_MEM 7
+/** Set how many vCPUs domain `domain` may have online (payload `domctl_vcpus`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+#define PV_DOMCTL_SET_VCPUS 8
+/** Attach a virtio device to a running domain (payload `domctl_device`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+#define PV_DOMCTL_ATTACH_DEVICE 9
+/** Detach a device from a running domain (payload `domctl_device`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+#define PV_DOMCTL_DETACH_DEVICE 10
+/** Set the memory target of domain `domain` for its balloon driver (payload `domctl_mem`): written to its `start_info.mem_target`, then its VIRQ_CONTROL fires. */
+#define PV_DOMCTL_SET_MEMORY_TARGET 11
+/** Ask domain `domain` to shut itself down (payload `domctl_shutdown`): the reason goes to its `start_info.shutdown_reason`, `start_info.shutdown_requested` becomes 1, then its VIRQ_CONTROL fires. Cooperative: the domain shuts down when it calls `sched_shutdown`. */
+#define PV_DOMCTL_REQUEST_SHUTDOWN 12
+
+/* ---- Constants: dominf. `domctl_getinfo.flags` bits (Xen's XEN_DOMINF_* where one exists). ---- */
+
+/** The host stopped the domain (a trap, a hostile act): it crashed. */
+#define PV_DOMINF_DYING 1
+/** The domain shut itself down (`sched_shutdown`); `shutdown_reason` and `shutdown_code` say how. */
+#define PV_DOMINF_SHUTDOWN 4
+/** The domain is paused. */
+#define PV_DOMINF_PAUSED 8
+/** The domain is a controlling domain (its start_info has SIF_PRIVILEGED). */
+#define PV_DOMINF_PRIVILEGED 256
+
 /* ---- Structs shared with the host (little-endian, natural alignment) ---- */
 
 /**
  * Written by the host at boot; `_start` receives its address. Fields are only ever appended: read
  * `size` before reading a field added after ABI 1.0 (each such field says since when it exists).
  *
- * Size 56 bytes, align 8, append-only.
+ * Size 80 bytes, align 8, append-only.
  */
 struct pv_start_info {
     /** +0: START_INFO_MAGIC. */
@@ -257,10 +302,31 @@ struct pv_start_info {
      * the host-reserved area.
      */
     uint32_t devices;
+    /**
+     * +56 (since 1.4): 0 at boot; 1 once the controlling domain asked this domain to shut down
+     * (`domctl` DOMCTL_REQUEST_SHUTDOWN). The host writes it, then raises VIRQ_CONTROL.
+     */
+    uint32_t shutdown_requested;
+    /**
+     * +60 (since 1.4): With shutdown_requested: the SHUTDOWN_* reason asked for (pass it to
+     * `sched_shutdown`).
+     */
+    uint32_t shutdown_reason;
+    /**
+     * +64 (since 1.4): Bytes of memory the controlling domain wants this domain to hold (its
+     * balloon driver follows it); mem_size at boot. Rewritten by DOMCTL_SET_MEMORY_TARGET, which
+     * then raises VIRQ_CONTROL.
+     */
+    uint64_t mem_target;
+    /**
+     * +72 (since 1.4): The most memory this domain may hold (DOMCTL_SET_MAX_MEM); at boot mem_size,
+     * or the larger maximum its creator gave.
+     */
+    uint64_t max_mem;
 };
 /** Typedef of struct pv_start_info. */
 typedef struct pv_start_info pv_start_info_t;
-__extension__ _Static_assert(sizeof(struct pv_start_info) == 56, "sizeof(struct pv_start_info) must be 56");
+__extension__ _Static_assert(sizeof(struct pv_start_info) == 80, "sizeof(struct pv_start_info) must be 80");
 __extension__ _Static_assert(__alignof__(struct pv_start_info) == 8, "alignof(struct pv_start_info) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_start_info, magic) == 0, "offsetof(struct pv_start_info, magic) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_start_info, abi_version) == 4, "offsetof(struct pv_start_info, abi_version) must be 4");
@@ -275,6 +341,10 @@ __extension__ _Static_assert(offsetof(struct pv_start_info, cmdline_len) == 40, 
 __extension__ _Static_assert(offsetof(struct pv_start_info, reserved_base) == 44, "offsetof(struct pv_start_info, reserved_base) must be 44");
 __extension__ _Static_assert(offsetof(struct pv_start_info, nr_devices) == 48, "offsetof(struct pv_start_info, nr_devices) must be 48");
 __extension__ _Static_assert(offsetof(struct pv_start_info, devices) == 52, "offsetof(struct pv_start_info, devices) must be 52");
+__extension__ _Static_assert(offsetof(struct pv_start_info, shutdown_requested) == 56, "offsetof(struct pv_start_info, shutdown_requested) must be 56");
+__extension__ _Static_assert(offsetof(struct pv_start_info, shutdown_reason) == 60, "offsetof(struct pv_start_info, shutdown_reason) must be 60");
+__extension__ _Static_assert(offsetof(struct pv_start_info, mem_target) == 64, "offsetof(struct pv_start_info, mem_target) must be 64");
+__extension__ _Static_assert(offsetof(struct pv_start_info, max_mem) == 72, "offsetof(struct pv_start_info, max_mem) must be 72");
 
 /**
  * One entry of the device manifest (`start_info.devices`), written by the host at boot. Entries are
@@ -606,6 +676,220 @@ __extension__ _Static_assert(offsetof(struct pv_grant_copy_op, flags) == 18, "of
 __extension__ _Static_assert(offsetof(struct pv_grant_copy_op, status) == 20, "offsetof(struct pv_grant_copy_op, status) must be 20");
 __extension__ _Static_assert(offsetof(struct pv_grant_copy_op, pad) == 22, "offsetof(struct pv_grant_copy_op, pad) must be 22");
 
+/**
+ * `domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
+ *
+ * Size 48 bytes, align 8.
+ */
+struct pv_domctl_getinfo {
+    /** +0: The domain described (DOMID_SELF resolved to the caller's id). */
+    uint32_t domid;
+    /** +4: DOMINF_* bits. */
+    uint32_t flags;
+    /** +8: With DOMINF_SHUTDOWN: the SHUTDOWN_* reason the domain gave; otherwise 0. */
+    uint32_t shutdown_reason;
+    /** +12: With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0. */
+    int32_t shutdown_code;
+    /** +16: vCPUs the domain may bring up. */
+    uint32_t nr_vcpus;
+    /** +20: vCPUs up now. */
+    uint32_t vcpus_online;
+    /** +24: Bytes of memory the domain has. */
+    uint64_t mem_size;
+    /**
+     * +32: The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger
+     * maximum its creator gave).
+     */
+    uint64_t max_mem;
+    /** +40: Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation). */
+    uint64_t mem_target;
+};
+/** Typedef of struct pv_domctl_getinfo. */
+typedef struct pv_domctl_getinfo pv_domctl_getinfo_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_getinfo) == 48, "sizeof(struct pv_domctl_getinfo) must be 48");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_getinfo) == 8, "alignof(struct pv_domctl_getinfo) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, domid) == 0, "offsetof(struct pv_domctl_getinfo, domid) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, flags) == 4, "offsetof(struct pv_domctl_getinfo, flags) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, shutdown_reason) == 8, "offsetof(struct pv_domctl_getinfo, shutdown_reason) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, shutdown_code) == 12, "offsetof(struct pv_domctl_getinfo, shutdown_code) must be 12");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, nr_vcpus) == 16, "offsetof(struct pv_domctl_getinfo, nr_vcpus) must be 16");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, vcpus_online) == 20, "offsetof(struct pv_domctl_getinfo, vcpus_online) must be 20");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_size) == 24, "offsetof(struct pv_domctl_getinfo, mem_size) must be 24");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, max_mem) == 32, "offsetof(struct pv_domctl_getinfo, max_mem) must be 32");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_target) == 40, "offsetof(struct pv_domctl_getinfo, mem_target) must be 40");
+
+/**
+ * `domctl_op.payload` of DOMCTL_LIST: the caller gives `buffer` and `max`, the host writes `nr` and
+ * `total`.
+ *
+ * Size 16 bytes, align 4.
+ */
+struct pv_domctl_list {
+    /**
+     * +0: Guest address of a u32 array of `max` entries in the caller's memory (4-byte aligned);
+     * not looked at when max is 0.
+     */
+    uint32_t buffer;
+    /** +4: Entries the buffer holds. */
+    uint32_t max;
+    /** +8: Written by the host: ids written, min(max, total), the first ones in creation order. */
+    uint32_t nr;
+    /**
+     * +12: Written by the host: domains on the host (destroyed ones are gone; shut-down and crashed
+     * ones count).
+     */
+    uint32_t total;
+};
+/** Typedef of struct pv_domctl_list. */
+typedef struct pv_domctl_list pv_domctl_list_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_list) == 16, "sizeof(struct pv_domctl_list) must be 16");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_list) == 4, "alignof(struct pv_domctl_list) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_list, buffer) == 0, "offsetof(struct pv_domctl_list, buffer) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_list, max) == 4, "offsetof(struct pv_domctl_list, max) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_list, nr) == 8, "offsetof(struct pv_domctl_list, nr) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_list, total) == 12, "offsetof(struct pv_domctl_list, total) must be 12");
+
+/**
+ * `domctl_op.payload` of DOMCTL_SET_MAX_MEM and DOMCTL_SET_MEMORY_TARGET.
+ *
+ * Size 8 bytes, align 8.
+ */
+struct pv_domctl_mem {
+    /** +0: A byte count, a multiple of GRANT_FRAME_SIZE. */
+    uint64_t bytes;
+};
+/** Typedef of struct pv_domctl_mem. */
+typedef struct pv_domctl_mem pv_domctl_mem_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_mem) == 8, "sizeof(struct pv_domctl_mem) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_mem) == 8, "alignof(struct pv_domctl_mem) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_mem, bytes) == 0, "offsetof(struct pv_domctl_mem, bytes) must be 0");
+
+/**
+ * `domctl_op.payload` of DOMCTL_REQUEST_SHUTDOWN.
+ *
+ * Size 8 bytes, align 4.
+ */
+struct pv_domctl_shutdown {
+    /** +0: SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT. */
+    uint32_t reason;
+    /** +4: Reserved, 0 (not looked at). */
+    uint32_t pad;
+};
+/** Typedef of struct pv_domctl_shutdown. */
+typedef struct pv_domctl_shutdown pv_domctl_shutdown_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_shutdown) == 8, "sizeof(struct pv_domctl_shutdown) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_shutdown) == 4, "alignof(struct pv_domctl_shutdown) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_shutdown, reason) == 0, "offsetof(struct pv_domctl_shutdown, reason) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_shutdown, pad) == 4, "offsetof(struct pv_domctl_shutdown, pad) must be 4");
+
+/**
+ * `domctl_op.payload` of DOMCTL_SET_VCPUS.
+ *
+ * Size 8 bytes, align 4.
+ */
+struct pv_domctl_vcpus {
+    /** +0: vCPUs the domain may have online. */
+    uint32_t nr_vcpus;
+    /** +4: Reserved, 0. */
+    uint32_t pad;
+};
+/** Typedef of struct pv_domctl_vcpus. */
+typedef struct pv_domctl_vcpus pv_domctl_vcpus_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_vcpus) == 8, "sizeof(struct pv_domctl_vcpus) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_vcpus) == 4, "alignof(struct pv_domctl_vcpus) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_vcpus, nr_vcpus) == 0, "offsetof(struct pv_domctl_vcpus, nr_vcpus) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_vcpus, pad) == 4, "offsetof(struct pv_domctl_vcpus, pad) must be 4");
+
+/**
+ * `domctl_op.payload` of DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE.
+ *
+ * Size 8 bytes, align 4.
+ */
+struct pv_domctl_device {
+    /** +0: ATTACH: a VIRTIO_ID_* value. */
+    uint32_t type;
+    /**
+     * +4: DETACH: the device's index in the manifest; ATTACH: written by the host, the new entry's
+     * index.
+     */
+    uint32_t index;
+};
+/** Typedef of struct pv_domctl_device. */
+typedef struct pv_domctl_device pv_domctl_device_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_device) == 8, "sizeof(struct pv_domctl_device) must be 8");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_device) == 4, "alignof(struct pv_domctl_device) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_device, type) == 0, "offsetof(struct pv_domctl_device, type) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_device, index) == 4, "offsetof(struct pv_domctl_device, index) must be 4");
+
+/**
+ * `domctl_op.payload` of DOMCTL_CREATE.
+ *
+ * Size 32 bytes, align 8.
+ */
+struct pv_domctl_create {
+    /** +0: Guest address of the Wasm image bytes in the caller's memory. */
+    uint32_t image;
+    /** +4: Bytes of the image. */
+    uint32_t image_len;
+    /** +8: Memory of the new domain, a multiple of 64 KiB, taken from the caller's allocation. */
+    uint64_t mem_bytes;
+    /** +16: vCPUs of the new domain, 1..MAX_VCPUS. */
+    uint32_t nr_vcpus;
+    /** +20: SIF_PRIVILEGED to make the new domain a controlling domain too. */
+    uint32_t flags;
+    /** +24: Written by the host: the new domain's id. It starts paused. */
+    uint32_t domid;
+    /** +28: Reserved, 0. */
+    uint32_t pad;
+};
+/** Typedef of struct pv_domctl_create. */
+typedef struct pv_domctl_create pv_domctl_create_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_create) == 32, "sizeof(struct pv_domctl_create) must be 32");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_create) == 8, "alignof(struct pv_domctl_create) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, image) == 0, "offsetof(struct pv_domctl_create, image) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, image_len) == 4, "offsetof(struct pv_domctl_create, image_len) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, mem_bytes) == 8, "offsetof(struct pv_domctl_create, mem_bytes) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, nr_vcpus) == 16, "offsetof(struct pv_domctl_create, nr_vcpus) must be 16");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, flags) == 20, "offsetof(struct pv_domctl_create, flags) must be 20");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, domid) == 24, "offsetof(struct pv_domctl_create, domid) must be 24");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, pad) == 28, "offsetof(struct pv_domctl_create, pad) must be 28");
+
+/**
+ * The argument of `domctl` (Xen's struct xen_domctl): a header the host reads, and a payload whose
+ * layout depends on `cmd` (a union in Xen; here the domctl_* structs are laid over `payload`). The
+ * host reads the whole struct once, before acting, and writes back only the payload fields a
+ * command says it writes.
+ *
+ * Size 80 bytes, align 8.
+ */
+struct pv_domctl_op {
+    /** +0: A DOMCTL_* command. */
+    uint32_t cmd;
+    /** +4: DOMCTL_INTERFACE_VERSION. */
+    uint32_t interface_version;
+    /**
+     * +8: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and
+     * DOMCTL_CREATE.
+     */
+    uint32_t domain;
+    /** +12: Reserved, 0 (not looked at). */
+    uint32_t pad;
+    /**
+     * +16: The command's payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown,
+     * domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.
+     */
+    uint64_t payload[8];
+};
+/** Typedef of struct pv_domctl_op. */
+typedef struct pv_domctl_op pv_domctl_op_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_op) == 80, "sizeof(struct pv_domctl_op) must be 80");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_op) == 8, "alignof(struct pv_domctl_op) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_op, cmd) == 0, "offsetof(struct pv_domctl_op, cmd) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_op, interface_version) == 4, "offsetof(struct pv_domctl_op, interface_version) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_op, domain) == 8, "offsetof(struct pv_domctl_op, domain) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_op, pad) == 12, "offsetof(struct pv_domctl_op, pad) must be 12");
+__extension__ _Static_assert(offsetof(struct pv_domctl_op, payload) == 16, "offsetof(struct pv_domctl_op, payload) must be 16");
+
 /* ---- The hypercall trap and one wrapper per call ---- */
 
 /**
@@ -827,11 +1111,12 @@ static inline int32_t pv_evtchn_bind_interdomain(uint32_t remote_dom, uint32_t r
  * interrupt on a vCPU to a new port.
  *
  * @param virq A VIRQ_* value.
- * @param vcpu The vCPU (VIRQ_CONSOLE: must be a valid vCPU; its events go there).
+ * @param vcpu The vCPU (a global VIRQ, VIRQ_CONSOLE or VIRQ_CONTROL: must be a valid vCPU; its
+ * events go there).
  *
  * @return The new port. Errors:
  *   PV_EINVAL: virq is not a VIRQ_* value or vcpu is not below nr_vcpus.
- *   PV_EEXIST: That virq is already bound on that vCPU (VIRQ_CONSOLE: on any vCPU).
+ *   PV_EEXIST: That virq is already bound on that vCPU (a global VIRQ: on any vCPU).
  *   PV_ENOSPC: No free port.
  *
  * Privilege: any domain. May block: no.
@@ -1083,6 +1368,47 @@ static inline int32_t pv_grant_copy(void *ops, uint32_t count)
 static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
 {
     return pv_hypercall(PV_HC_GRANT_MAP, (int32_t)domid, (int32_t)ref, 0, 0, 0);
+}
+
+/**
+ * domctl (PV_HC_DOMCTL = 26, group domctl, since 1.4). Controls other domains (Xen's XEN_DOMCTL
+ * hypercall): one call, one `domctl_op` whose `cmd` chooses the operation. Only a controlling
+ * domain (start_info.flags has SIF_PRIVILEGED) may make it; any other gets EPERM and nothing is
+ * read or changed. The host then reads the op once and checks, in order: interface_version (EINVAL
+ * unless DOMCTL_INTERFACE_VERSION), cmd (EINVAL for an unknown one; EOPNOTSUPP for DOMCTL_CREATE,
+ * DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE, which are not implemented by
+ * this host yet (issue 6): the host toolstack (src/control) creates domains, and vCPU and device
+ * hotplug are still to come), then `domain` (DOMID_SELF: the caller; ESRCH when no domain has that
+ * id: never created, or destroyed), then the command's own checks. Commands: DOMCTL_GETINFO writes
+ * a domctl_getinfo to the payload. DOMCTL_LIST writes min(max, total) domain ids in creation order
+ * to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE and DOMCTL_UNPAUSE pause and resume a
+ * domain other than the caller (pausing a paused or ended domain, or resuming one that is not
+ * paused, changes nothing and returns 0). DOMCTL_DESTROY takes a domain other than the caller off
+ * the host. DOMCTL_SET_MAX_MEM records the most memory a domain may hold, at least what it has now,
+ * and writes it to its start_info.max_mem (a WebAssembly memory cannot shrink and its maximum is
+ * fixed when it is made, so this is accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes
+ * the target to the domain's start_info.mem_target and raises its VIRQ_CONTROL (when bound and the
+ * domain has not ended); the domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the
+ * reason to the domain's start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and
+ * raises its VIRQ_CONTROL; the domain shuts down when it calls `sched_shutdown`, so a domain that
+ * ignores the request runs on (destroy it). A domain that has shut down or crashed can still be
+ * described, listed, given a max and a target (recorded), and destroyed; asking it to shut down
+ * again fails with EINVAL.
+ *
+ * @param op [inout, sizeof(domctl_op) bytes] A domctl_op, 8-byte aligned.
+ *
+ * @return 0. Errors:
+ *   PV_EPERM: The caller is not a controlling domain.
+ *   PV_EFAULT: The op is not inside guest memory or not 8-byte aligned; or (DOMCTL_LIST) max is not 0 and the buffer of max u32 is not inside guest memory or not 4-byte aligned.
+ *   PV_EINVAL: interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain's max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed.
+ *   PV_ESRCH: `domain` names no domain (for every command but DOMCTL_LIST and DOMCTL_CREATE).
+ *   PV_EOPNOTSUPP: DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE: not implemented by this host yet (issue 6).
+ *
+ * Privilege: controlling domain only. May block: no.
+ */
+static inline int32_t pv_domctl(void *op)
+{
+    return pv_hypercall(PV_HC_DOMCTL, (int32_t)(uintptr_t)op, 0, 0, 0, 0);
 }
 
 /* ---- Hardware traps (import module "hw"; not hypercalls) ---- */
