@@ -54,6 +54,7 @@ import {
 } from '../../src/abi/generated/index.ts';
 import { isGlobalVirq, markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
 import { domctl } from './domctl.ts';
+import { decrease_reservation, increase_reservation } from './reservation.ts';
 import { grant_copy, grant_map, grant_setup } from './grant.ts';
 import { inBounds, overlay, readU32, readU64, u32Bytes, type ModelMemory } from './memory.ts';
 import { applySharedInfoWrite, withSharedInfo } from './shared-info.ts';
@@ -676,6 +677,8 @@ export const CALL_TABLE: Readonly<Record<number, ModelCall>> = {
   [Hc.grant_copy]: grant_copy,
   [Hc.grant_map]: grant_map,
   [Hc.domctl]: domctl,
+  [Hc.decrease_reservation]: decrease_reservation,
+  [Hc.increase_reservation]: increase_reservation,
 };
 
 /**

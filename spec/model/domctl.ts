@@ -49,6 +49,7 @@ import {
   VIRQ_CONTROL,
 } from '../../src/abi/generated/index.ts';
 import { sendVirq } from './events.ts';
+import { heldFrames } from './reservation.ts';
 import { inBounds, type ModelMemory } from './memory.ts';
 import { applySharedInfoWrite } from './shared-info.ts';
 import {
@@ -108,7 +109,7 @@ export function encodeDomctlOp(cmd: number, domain: number, payload: Uint8Array 
   return out;
 }
 
-/** The 48 bytes of a domctl_getinfo describing `d`. */
+/** The DOMCTL_GETINFO_SIZE bytes of a domctl_getinfo describing `d`. */
 export function getinfoBytes(d: ModelDomain): Uint8Array {
   const out = new Uint8Array(DOMCTL_GETINFO_SIZE);
   const dv = new DataView(out.buffer);
@@ -123,6 +124,7 @@ export function getinfoBytes(d: ModelDomain): Uint8Array {
   dv.setBigUint64(DOMCTL_GETINFO_OFF.mem_size, BigInt(d.memSize), true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.max_mem, BigInt(d.maxMem), true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.mem_target, BigInt(d.memTarget), true);
+  dv.setBigUint64(DOMCTL_GETINFO_OFF.populated, BigInt(d.memSize - d.ballooned.length * GRANT_FRAME_SIZE), true);
   return out;
 }
 
@@ -157,7 +159,9 @@ function destroy(s: ModelState, victim: number): ModelState {
     if (peer.state !== 'interdomain') continue;
     state = updateDomain(state, p.remoteDom, (dd) => setPort(dd, p.remotePort, { state: 'unbound', remoteDom: victim, vcpu: peer.vcpu }));
   }
-  return { ...state, domains: state.domains.filter((x) => x.id !== victim), destroyed: [...(state.destroyed ?? []), victim] };
+  // "the frames it held go to the host's free pool".
+  const freeFrames = state.freeFrames + heldFrames(getDomain(state, victim));
+  return { ...state, freeFrames, domains: state.domains.filter((x) => x.id !== victim), destroyed: [...(state.destroyed ?? []), victim] };
 }
 
 /** The commands in the ABI that this host does not implement yet (issue 6). */

@@ -230,6 +230,8 @@ function claimEnd(v: Views, caller: ModelCaller, dom: number, p: GrantCopyPtr, i
   }
   // GNTST_BAD_PAGE: "a frame not wholly inside its domain's memory".
   if (frame >= MAX_FRAMES || !inBounds(mem, frame * GRANT_FRAME_SIZE, GRANT_FRAME_SIZE)) return GNTST_BAD_PAGE;
+  // GNTST_BAD_PAGE: "or one its domain handed back with `decrease_reservation`".
+  if (getDomain(v.state, dom).ballooned.includes(frame)) return GNTST_BAD_PAGE;
   return { dom, frameAddr: frame * GRANT_FRAME_SIZE };
 }
 

@@ -13,7 +13,7 @@
  * - {@link invariants}: facts every reachable state satisfies (a check on the model itself).
  * @module
  */
-import { GRANT_ENTRY_V1_SIZE, GRANT_TABLE_MAX, NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
+import { GRANT_ENTRY_V1_SIZE, GRANT_FRAME_SIZE, GRANT_TABLE_MAX, NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
 import { dispatchCall } from './calls.ts';
 import { isGlobalVirq, sendVirq, type Delivery } from './events.ts';
 import type { ModelMemory } from './memory.ts';
@@ -36,6 +36,7 @@ export * from './shared-info.ts';
 export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, type Delivery } from './events.ts';
 export { CALL_TABLE, dispatchCall, statusBytes } from './calls.ts';
 export { decodeDomctlOp, encodeDomctlOp, getinfoBytes, type DomctlOp } from './domctl.ts';
+export { heldFrames } from './reservation.ts';
 export { decodeGrantCopyOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyOp, type GrantCopyPtr } from './grant.ts';
 
 /**
@@ -152,12 +153,16 @@ export interface ObservedDomain {
   readonly memTarget: number;
   /** The SHUTDOWN_* reason asked for by DOMCTL_REQUEST_SHUTDOWN, -1 = none. */
   readonly shutdownRequest: number;
+  /** Frames it handed back with decrease_reservation (and has not taken again), increasing. */
+  readonly ballooned: readonly number[];
 }
 
 /** What a host and the model must agree on after every call. */
 export interface Observation {
   /** Per domain, in creation order. */
   readonly domains: readonly ObservedDomain[];
+  /** The host's free pool of frames (decrease_reservation, destroyed domains). */
+  readonly freeFrames: number;
 }
 
 // Plain loops below: observe and invariants run after every command of a model-based run, over
@@ -206,7 +211,9 @@ export function observe(s: ModelState): Observation {
       maxMem: d.maxMem,
       memTarget: d.memTarget,
       shutdownRequest: d.shutdownRequest,
+      ballooned: d.ballooned,
     })),
+    freeFrames: s.freeFrames,
   };
 }
 
@@ -230,11 +237,13 @@ export function observe(s: ModelState): Observation {
  *   none of its ports pending.
  * - pending_sel is a u32.
  * - A paused domain is running (not shut down); memTarget <= maxMem and memSize <= maxMem.
+ * - Ballooned frames are distinct, increasing and below reserved_base; the pool is never negative.
  * - A grant table has at most GRANT_TABLE_MAX entries, lies inside the domain's memory, and is
  *   {table 0, nrEntries 0} when none is registered.
  */
 export function invariants(s: ModelState): string[] {
   const out: string[] = [];
+  if (!Number.isInteger(s.freeFrames) || s.freeFrames < 0) out.push(`free pool ${s.freeFrames}`);
   for (const d of s.domains) {
     const at = `dom ${d.id}`;
     if (d.ports.length !== NR_EVENT_CHANNELS || d.pending.length !== NR_EVENT_CHANNELS || d.mask.length !== NR_EVENT_CHANNELS) {
@@ -263,6 +272,7 @@ export function invariants(s: ModelState): string[] {
     }
     if (d.paused && d.status !== 'running') out.push(`${at}: paused but ${d.status}`);
     if (d.memTarget > d.maxMem || d.memSize > d.maxMem) out.push(`${at}: target ${d.memTarget} / size ${d.memSize} above max ${d.maxMem}`);
+    if (d.ballooned.some((f, i) => (f + 1) * GRANT_FRAME_SIZE > d.reservedBase || (i > 0 && f <= d.ballooned[i - 1]!))) out.push(`${at}: ballooned frames ${d.ballooned.join(',')} not increasing below reserved_base`);
     const gt = d.grantTable;
     if (gt.nrEntries > GRANT_TABLE_MAX || gt.table + gt.nrEntries * GRANT_ENTRY_V1_SIZE > d.memSize || (gt.nrEntries === 0 && gt.table !== 0)) {
       out.push(`${at}: grant table ${gt.table}+${gt.nrEntries} entries is impossible`);

@@ -123,6 +123,10 @@ export interface ModelDomain {
   readonly memTarget: number;
   /** The SHUTDOWN_* reason DOMCTL_REQUEST_SHUTDOWN asked for (start_info.shutdown_reason), -1 = none. */
   readonly shutdownRequest: number;
+  /** start_info.reserved_base: frames below it may be handed back (`decrease_reservation`). */
+  readonly reservedBase: number;
+  /** Frames it handed back and has not taken again, increasing (the rest of its memory it holds). */
+  readonly ballooned: readonly number[];
 }
 
 /** The whole abstract state. */
@@ -136,6 +140,11 @@ export interface ModelState {
    * ports may still name them, as in Xen. Absent = none.
    */
   readonly destroyed?: readonly number[];
+  /**
+   * The host's free pool, in frames (GRANT_FRAME_SIZE): what domains handed back and destroyed
+   * domains held. 0 at boot.
+   */
+  readonly freeFrames: number;
 }
 
 /** Who makes a call. */
@@ -210,6 +219,16 @@ export interface ModelDomainConfig {
   readonly canStartVcpus?: boolean;
   /** A controlling domain, allowed to call `domctl` (default false). */
   readonly privileged?: boolean;
+  /**
+   * start_info.reserved_base (default: where pvisor's host puts it, memSize - 2 pages - 16 KiB per
+   * vCPU; see src/hv/layout.ts). A host with another layout passes its own.
+   */
+  readonly reservedBase?: number;
+}
+
+/** pvisor's reserved_base for a domain (src/hv/layout.ts `reservedBytes`). */
+export function defaultReservedBase(memSize: number, nrVcpus: number): number {
+  return memSize - 2 * 4096 - nrVcpus * 16384;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +264,7 @@ export function initialState(domains: readonly ModelDomainConfig[]): ModelState 
   }
   return {
     now: 0,
+    freeFrames: 0,
     domains: domains.map((d) => ({
       id: d.id,
       memSize: d.memSize,
@@ -262,6 +282,8 @@ export function initialState(domains: readonly ModelDomainConfig[]): ModelState 
       maxMem: d.memSize,
       memTarget: d.memSize,
       shutdownRequest: -1,
+      reservedBase: d.reservedBase ?? defaultReservedBase(d.memSize, d.nrVcpus),
+      ballooned: [],
     })),
   };
 }

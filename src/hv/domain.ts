@@ -108,6 +108,11 @@ export class Domain {
   memTarget = 0;
   /** SHUTDOWN_* reason the controlling domain asked for (DOMCTL_REQUEST_SHUTDOWN), -1 = none. */
   shutdownRequest = -1;
+  /**
+   * Frames (GRANT_FRAME_SIZE) it handed back with `decrease_reservation` and has not taken again:
+   * still addressable in its Wasm memory, but the host's (see reservation.ts).
+   */
+  readonly ballooned = new Set<number>();
 
   /** Absolute addresses of the 32-bit words of the pending and mask bitmaps, as i32 indices. */
   readonly pendingIdx: number;

@@ -24,6 +24,7 @@ import type { GuestAddr } from '../abi/index.ts';
 import type { Domain } from './domain.ts';
 import * as evtchn from './evtchn.ts';
 import type { Hypervisor } from './hypervisor.ts';
+import { populatedBytes } from './reservation.ts';
 
 /** Largest max_mem a domain may be given: a wasm32 memory holds at most 4 GiB. */
 export const MAX_MEM_LIMIT = 4 * 1024 * 1024 * 1024;
@@ -48,6 +49,8 @@ export interface DomctlInfo {
   maxMem: number;
   /** Its balloon target. */
   memTarget: number;
+  /** Bytes of its memory it holds (mem_size minus the frames it handed back). */
+  populated: number;
 }
 
 /** The DOMCTL_GETINFO record of `d`. */
@@ -66,6 +69,7 @@ export function domainInfo(d: Domain): DomctlInfo {
     memSize: d.mem.size,
     maxMem: d.maxMem,
     memTarget: d.memTarget,
+    populated: populatedBytes(d),
   };
 }
 
@@ -165,6 +169,7 @@ export function domctl(hv: Hypervisor, caller: Domain, op: GuestAddr): number {
       caller.mem.setU64((payload + DOMCTL_GETINFO_OFF.mem_size) as GuestAddr, info.memSize);
       caller.mem.setU64((payload + DOMCTL_GETINFO_OFF.max_mem) as GuestAddr, info.maxMem);
       caller.mem.setU64((payload + DOMCTL_GETINFO_OFF.mem_target) as GuestAddr, info.memTarget);
+      caller.mem.setU64((payload + DOMCTL_GETINFO_OFF.populated) as GuestAddr, info.populated);
       return 0;
     }
     case DOMCTL_PAUSE:

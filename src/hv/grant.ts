@@ -101,6 +101,8 @@ function claimEnd(caller: Domain, owner: Domain, e: End, isGref: boolean, isDest
     frame = dv.getUint32(GRANT_ENTRY_V1_OFF.frame, true);
   }
   if (frame >= MAX_FRAMES || !owner.mem.inBounds((frame * GRANT_FRAME_SIZE) as GuestAddr, GRANT_FRAME_SIZE)) return GNTST_BAD_PAGE;
+  // A frame the owner handed back (decrease_reservation) is the host's now.
+  if (owner.ballooned.has(frame)) return GNTST_BAD_PAGE;
   return frame * GRANT_FRAME_SIZE;
 }
 

@@ -15,6 +15,7 @@ import type { GuestAddr, HypercallHandlers } from '../abi/index.ts';
 import { domctl } from './domctl.ts';
 import * as evtchn from './evtchn.ts';
 import * as grant from './grant.ts';
+import * as reservation from './reservation.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { WAIT_BLOCK, WAIT_STOP, WAIT_YIELD } from './vcpu.ts';
 import type { Vcpu } from './vcpu.ts';
@@ -186,6 +187,9 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
     grant_map: () => ENOSYS,
 
     domctl: (v, op) => domctl(hv, v.domain, op),
+
+    decrease_reservation: (v, frame, nrFrames) => reservation.decrease(hv, v.domain, frame, nrFrames),
+    increase_reservation: (v, frame, nrFrames) => reservation.increase(hv, v.domain, frame, nrFrames),
   };
   return h;
 }

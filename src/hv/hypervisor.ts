@@ -19,6 +19,7 @@ import * as evtchn from './evtchn.ts';
 import type { EvtchnHost } from './evtchn.ts';
 import { makeHandlers } from './hypercalls.ts';
 import { layoutFor, reservedBytes } from './layout.ts';
+import { heldFrames } from './reservation.ts';
 import { GuestMemory, WASM_PAGE } from './memory.ts';
 import { Scheduler } from './scheduler.ts';
 import type { Vcpu, VcpuEntry } from './vcpu.ts';
@@ -105,6 +106,11 @@ export class Hypervisor implements EvtchnHost {
    * (the engine's instances, console decoders).
    */
   onDestroy: ((d: Domain) => void) | undefined = undefined;
+  /**
+   * The host's free pool of memory frames (GRANT_FRAME_SIZE bytes): frames domains handed back
+   * with `decrease_reservation`, or held by a destroyed domain. Empty at boot (reservation.ts).
+   */
+  freeFrames = 0;
 
   /** Creates an empty hypervisor. */
   constructor(opts: HypervisorOptions = {}) {
@@ -308,6 +314,8 @@ export class Hypervisor implements EvtchnHost {
       if (e !== undefined && e.state !== EVTCHNSTAT_CLOSED) evtchn.close(this, d, p);
     }
     this.sched.forget(d);
+    // Its frames go to the free pool: memory moves, it is never lost or created.
+    this.freeFrames += heldFrames(d);
     this.domains.splice(i, 1);
     this.byId.delete(d.id);
     this.onDestroy?.(d);

@@ -19,3 +19,4 @@ export type { MmioDevice, MmioWindow } from './mmio.ts';
 export type { LegacyMachine, LegacyExits } from './legacy-machine.ts';
 export { domainInfo, setMaxMem, setMemoryTarget, requestShutdown, MAX_MEM_LIMIT } from './domctl.ts';
 export type { DomctlInfo } from './domctl.ts';
+export { populatedBytes, heldFrames, releasableFrames } from './reservation.ts';

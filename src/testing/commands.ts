@@ -124,6 +124,12 @@ export interface CommandsConfig {
   readonly domctl?: boolean;
   /** How much more often than by default domctl commands come (default 1; see grantWeight). */
   readonly domctlWeight?: number;
+  /**
+   * Include decrease_reservation / increase_reservation (ballooning; default false). Opt-in so that
+   * the default mix, and the seeds documented with it (docs/property-testing.md's worked example),
+   * stay as they were; test/model/balloon-host.model.test.ts and the checklist turn it on.
+   */
+  readonly balloon?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,15 +1000,27 @@ const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.consta
     }),
 );
 
+// ---------------------------------------------------------------------------------------------
+// Ballooning: frames 4..9 (the grant data frames and three more) go back to the pool and come
+// back, so copies meet ballooned frames; now and then a range the host must refuse.
+
+const balloonArb = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(fc.integer({ min: 4, max: 9 }), fc.integer({ min: 1, max: 3 })) },
+  { weight: 1, arbitrary: fc.constantFrom<[number, number]>([4, 0], [60, 4], [63, 1], [0xffffffff, 2]) },
+);
+const decreaseCmd = callCommand('decrease_reservation', balloonArb, (_s, c, [f, n]) => callPlan(c.dom.id, c.vcpu, Hc.decrease_reservation, [f, n]));
+const increaseCmd = callCommand('increase_reservation', balloonArb, (_s, c, [f, n]) => callPlan(c.dom.id, c.vcpu, Hc.increase_reservation, [f, n]));
+
 /**
- * Random command sequences over all 26 calls of the ABI across the domains: event channels
+ * Random command sequences over all 28 calls of the ABI across the domains: event channels
  * (alloc_unbound, bind_interdomain — mostly on a port really offered to the caller —, bind_virq,
  * bind_ipi, send, unmask, close, status, sometimes with a bad pointer), guest-side writes of mask,
  * pending, upcall_pending, pending_sel and upcall_mask, sched_block and sched_poll when they return
  * at once, set_timer, version, probe, sched_yield, vcpu_is_up, and optionally console_write /
  * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown, multicall batches, and
  * grant tables (grant_setup, guests writing grant entries, grant_copy batches; grant_map, always
- * ENOSYS, among the misc calls), and (with `domctl`, default on) the controlling domain's domctl
+ * ENOSYS, among the misc calls), with `balloon` ballooning (decrease_reservation /
+ * increase_reservation), and (with `domctl`, default on) the controlling domain's domctl
  * commands, now and then from a domain that is not controlling.
  */
 export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterable<fc.Command<ModelWorld, HostUnderTest>>> {
@@ -1038,6 +1056,7 @@ export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterab
     weighted.push({ weight: 2 * g, arbitrary: grantSetup }, { weight: 3 * g, arbitrary: grantEntry }, { weight: 3 * g, arbitrary: grantCopy });
   }
   if (cfg.domctl !== false) weighted.push({ weight: 2 * Math.max(1, Math.round(cfg.domctlWeight ?? 1)), arbitrary: domctlCmd });
+  if (cfg.balloon === true) weighted.push({ weight: 1, arbitrary: decreaseCmd }, { weight: 1, arbitrary: increaseCmd });
   // size 'max': sequences up to maxCommands long; the default ('small') gives a handful of
   // commands, too few to build up channels worth testing.
   return fc.commands([fc.oneof(...weighted)], {

@@ -70,6 +70,7 @@ export function observeDomain(d: Domain, console: string): ObservedDomain {
     maxMem: d.maxMem,
     memTarget: d.memTarget,
     shutdownRequest: d.shutdownRequest,
+    ballooned: [...d.ballooned].sort((a, b) => a - b),
   };
 }
 
@@ -113,7 +114,7 @@ export function hvHost(domains: readonly ModelDomainConfig[]): HostUnderTest {
       if (v.wait?.kind === 'yield') v.wait = null;
       return r;
     },
-    observe: () => ({ domains: doms.filter((d) => hv.domain(d.id) === d).map((d) => observeDomain(d, out.get(d) ?? '')) }),
+    observe: () => ({ domains: doms.filter((d) => hv.domain(d.id) === d).map((d) => observeDomain(d, out.get(d) ?? '')), freeFrames: hv.freeFrames }),
     writeMem: (dom, addr, bytes) => byId(dom).mem.u8.set(bytes, addr),
     memSize: (dom) => byId(dom).mem.size,
     sharedInfoAddr: (dom) => byId(dom).layout.sharedInfo,

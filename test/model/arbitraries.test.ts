@@ -45,7 +45,7 @@ const DOMAINS = [1, 2, 3].map((id) => ({ id, memSize: MEM, nrVcpus: 2, privilege
 
 /**
  * Both sides, with domain 1 holding port 1 interdomain to domain 2, port 2 IPI (pending), port 3
- * VIRQ_TIMER (masked); domain 2 offers its port 2 to domain 1.
+ * VIRQ_TIMER (masked), and frames 1 and 2 ballooned out; domain 2 offers its port 2 to domain 1.
  */
 function world(): { host: HostUnderTest; model: ModelHost } {
   const host = hvHost(DOMAINS);
@@ -64,6 +64,9 @@ function world(): { host: HostUnderTest; model: ModelHost } {
   model.writeMem(1, model.sharedInfoAddr(1) + SHARED_INFO_OFF.evtchn_mask, maskPort3);
   host.writeMem(1, host.sharedInfoAddr(1) + SHARED_INFO_OFF.evtchn_mask, maskPort3);
   both(1, Hc.evtchn_send, [2]);
+  // Frames 1 and 2 (the first half of the scratch area) handed back, so that increase_reservation
+  // has frames to take and decrease_reservation frames 3 and 4 to give.
+  both(1, Hc.decrease_reservation, [1, 2]);
   return { host, model };
 }
 

@@ -107,7 +107,7 @@ describe(`reference model (seed ${SEED})`, () => {
   describe('step', () => {
     it('answers an unknown call number, and the reserved 0, with ENOSYS and no change', () => {
       const s = fixtureState();
-      for (const nr of [0, Hc.domctl + 1, 1000, -1]) {
+      for (const nr of [0, Hc.increase_reservation + 1, 1000, -1]) {
         const r = call(s, 0, nr);
         expect(r.result).toBe(ENOSYS);
         expect(r.state).toBe(s);
@@ -137,7 +137,7 @@ describe(`reference model (seed ${SEED})`, () => {
       for (const f of [FEATURE_EVTCHN_2LEVEL, FEATURE_TIME_RECORD, FEATURE_VCPU_HOTPLUG]) {
         expect(call(s, 0, Hc.probe, [f]).result).toBe(1);
       }
-      for (const id of [0, Hc.domctl + 1, 0xffff, 0x10003, -1]) expect(call(s, 0, Hc.probe, [id]).result).toBe(0);
+      for (const id of [0, Hc.increase_reservation + 1, 0xffff, 0x10003, -1]) expect(call(s, 0, Hc.probe, [id]).result).toBe(0);
     });
   });
 

@@ -44,8 +44,10 @@ static uint32_t rnd(void)
 
 static int forbidden(uint32_t nr)
 {
+    /* decrease_reservation zeroes the frames it hands back: random ranges would wipe the storm's own data. */
     return nr == PV_HC_SCHED_SHUTDOWN || nr == PV_HC_VCPU_DOWN || nr == PV_HC_SCHED_BLOCK ||
-           nr == PV_HC_SCHED_POLL || (nr == PV_HC_VCPU_UP && nr_vcpus > 1);
+           nr == PV_HC_SCHED_POLL || (nr == PV_HC_VCPU_UP && nr_vcpus > 1) ||
+           nr == PV_HC_DECREASE_RESERVATION || nr == PV_HC_INCREASE_RESERVATION;
 }
 
 static uint32_t draw_nr(void)

@@ -31,6 +31,8 @@ export const ESRCH = -3;
 export const EIO = -5;
 /** Nothing is available now; try again later. (-11) */
 export const EAGAIN = -11;
+/** The host's free memory pool holds too few frames. (-12) */
+export const ENOMEM = -12;
 /**
  * A guest pointer (with its length) does not lie inside the guest's memory, or wraps around the
  * 32-bit address space. (-14)
@@ -65,6 +67,7 @@ export const ERRORS = {
   ESRCH: -3,
   EIO: -5,
   EAGAIN: -11,
+  ENOMEM: -12,
   EFAULT: -14,
   EBUSY: -16,
   EEXIST: -17,
@@ -90,6 +93,8 @@ export function errorName(code: number): ErrorName | undefined {
       return 'EIO';
     case -11:
       return 'EAGAIN';
+    case -12:
+      return 'ENOMEM';
     case -14:
       return 'EFAULT';
     case -16:
@@ -299,7 +304,7 @@ export const GNTST_BAD_GNTREF = -3;
 export const GNTST_PERMISSION_DENIED = -8;
 /**
  * A frame (from a grant entry, or named directly) that does not lie wholly inside its domain's
- * memory. (group grant_status)
+ * memory, or that its domain handed back with `decrease_reservation`. (group grant_status)
  */
 export const GNTST_BAD_PAGE = -9;
 /**
@@ -412,6 +417,8 @@ export const Hc = {
   grant_copy: 24,
   grant_map: 25,
   domctl: 26,
+  decrease_reservation: 27,
+  increase_reservation: 28,
 } as const;
 
 /** Name of a hypercall. */

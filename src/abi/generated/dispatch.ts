@@ -298,13 +298,14 @@ export interface HypercallHandlers<V> {
    * dest end: a reference at or beyond the granting domain's nr_entries (GNTST_BAD_GNTREF), an
    * entry that is not GTF_PERMIT_ACCESS or is granted to another domain than the caller, or a
    * GTF_READONLY entry named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain's
-   * memory (GNTST_BAD_PAGE); last, `source.offset + len` or `dest.offset + len` above
-   * GRANT_FRAME_SIZE (GNTST_BAD_COPY_ARG). A good op copies bytes [offset, offset + len) of the
-   * source frame to [offset, offset + len) of the dest frame, as if through a temporary buffer (the
-   * ends may overlap), then its status is written. Each op is read from memory when its turn comes,
-   * so it sees the bytes earlier ops copied (into the ops array or a grant table too). A domain may
-   * grant to itself (entry domid = its own id). Shut-down domains still exist, as for event
-   * channels. Zero-copy sharing is `grant_map`, which this host does not have.
+   * memory, or one its domain handed back with `decrease_reservation` (GNTST_BAD_PAGE); last,
+   * `source.offset + len` or `dest.offset + len` above GRANT_FRAME_SIZE (GNTST_BAD_COPY_ARG). A
+   * good op copies bytes [offset, offset + len) of the source frame to [offset, offset + len) of
+   * the dest frame, as if through a temporary buffer (the ends may overlap), then its status is
+   * written. Each op is read from memory when its turn comes, so it sees the bytes earlier ops
+   * copied (into the ops array or a grant table too). A domain may grant to itself (entry domid =
+   * its own id). Shut-down domains still exist, as for event channels. Zero-copy sharing is
+   * `grant_map`, which this host does not have.
    *
    * @param v - The calling vCPU.
    * @param ops - An array of grant_copy_op. [inout, count * sizeof(grant_copy_op) bytes]
@@ -343,23 +344,69 @@ export interface HypercallHandlers<V> {
    * total) domain ids in creation order to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE
    * and DOMCTL_UNPAUSE pause and resume a domain other than the caller (pausing a paused or ended
    * domain, or resuming one that is not paused, changes nothing and returns 0). DOMCTL_DESTROY
-   * takes a domain other than the caller off the host. DOMCTL_SET_MAX_MEM records the most memory a
-   * domain may hold, at least what it has now, and writes it to its start_info.max_mem (a
-   * WebAssembly memory cannot shrink and its maximum is fixed when it is made, so this is
-   * accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes the target to the domain's
-   * start_info.mem_target and raises its VIRQ_CONTROL (when bound and the domain has not ended);
-   * the domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the reason to the
-   * domain's start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and raises its
-   * VIRQ_CONTROL; the domain shuts down when it calls `sched_shutdown`, so a domain that ignores
-   * the request runs on (destroy it). A domain that has shut down or crashed can still be
-   * described, listed, given a max and a target (recorded), and destroyed; asking it to shut down
-   * again fails with EINVAL.
+   * takes a domain other than the caller off the host; the frames it held go to the host's free
+   * pool. DOMCTL_SET_MAX_MEM records the most memory a domain may hold, at least what it has now,
+   * and writes it to its start_info.max_mem (a WebAssembly memory cannot shrink and its maximum is
+   * fixed when it is made, so this is accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes
+   * the target to the domain's start_info.mem_target and raises its VIRQ_CONTROL (when bound and
+   * the domain has not ended); the domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN
+   * writes the reason to the domain's start_info.shutdown_reason, sets
+   * start_info.shutdown_requested to 1 and raises its VIRQ_CONTROL; the domain shuts down when it
+   * calls `sched_shutdown`, so a domain that ignores the request runs on (destroy it). A domain
+   * that has shut down or crashed can still be described, listed, given a max and a target
+   * (recorded), and destroyed; asking it to shut down again fails with EINVAL.
    *
    * @param v - The calling vCPU.
    * @param op - A domctl_op, 8-byte aligned. [inout, sizeof(domctl_op) bytes]
    * @returns 0. Errors: EPERM, EFAULT, EINVAL, ESRCH, EOPNOTSUPP.
    */
   domctl(v: V, op: GuestAddr): number;
+
+  /**
+   * `decrease_reservation` (nr 27, group memory, since 1.4). Hands frames [frame, frame +
+   * nr_frames) of the caller's memory back to the host (ballooning out; Xen
+   * XENMEM_decrease_reservation with extents of order 0). Frames are GRANT_FRAME_SIZE bytes: frame
+   * f is the bytes [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of the caller's memory. The
+   * host keeps, per domain, which frames it holds (all of them at creation), and one free pool of
+   * frames for the whole host (empty at boot); frames only move between the two, so the frames all
+   * domains hold plus the pool never change (destroying a domain moves the frames it held to the
+   * pool). The host zeroes the frames, takes them off the domain's reservation and adds them to the
+   * free pool, where `increase_reservation` from any domain can take them. A WebAssembly memory can
+   * neither shrink nor unmap a page, so the frames stay addressable in the guest: the host enforces
+   * the release by zeroing them now and again when they are taken back (whatever the guest wrote
+   * meanwhile is lost), by refusing them as either end of a `grant_copy` (GNTST_BAD_PAGE), and by
+   * counting them in the pool, not in the domain (DOMCTL_GETINFO `populated`); a guest that still
+   * uses them only harms itself. Every frame must be held by the caller and lie wholly below
+   * start_info.reserved_base (the host's structures are never handed back); otherwise nothing
+   * changes. nr_frames 0 does nothing and returns 0.
+   *
+   * @param v - The calling vCPU.
+   * @param frame - First frame.
+   * @param nr_frames - Frames to hand back.
+   * @returns 0. Errors: EINVAL.
+   */
+  decrease_reservation(v: V, frame: number, nr_frames: number): number;
+
+  /**
+   * `increase_reservation` (nr 28, group memory, since 1.4). Takes frames [frame, frame +
+   * nr_frames) of the caller's memory back from the host's free pool (ballooning in; Xen
+   * XENMEM_populate_physmap with extents of order 0). Frames are GRANT_FRAME_SIZE bytes: frame f is
+   * the bytes [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of the caller's memory. The host
+   * keeps, per domain, which frames it holds (all of them at creation), and one free pool of frames
+   * for the whole host (empty at boot); frames only move between the two, so the frames all domains
+   * hold plus the pool never change (destroying a domain moves the frames it held to the pool).
+   * Every frame must be one the caller handed back with `decrease_reservation` and holds no longer;
+   * the host takes nr_frames frames from the pool, zeroes the frames and counts them as the
+   * domain's again. Otherwise nothing changes. A domain can only take back frames of its own memory
+   * (a WebAssembly memory does not grow here), so it never holds more than mem_size. nr_frames 0
+   * does nothing and returns 0.
+   *
+   * @param v - The calling vCPU.
+   * @param frame - First frame.
+   * @param nr_frames - Frames to take back.
+   * @returns 0. Errors: EINVAL, ENOMEM.
+   */
+  increase_reservation(v: V, frame: number, nr_frames: number): number;
 }
 
 /**
@@ -433,6 +480,10 @@ export function makeDispatch<V>(h: HypercallHandlers<V>): HypercallDispatch<V> {
         return h.grant_map(v, a0 >>> 0, a1 >>> 0);
       case 26:
         return h.domctl(v, (a0 >>> 0) as GuestAddr);
+      case 27:
+        return h.decrease_reservation(v, a0 >>> 0, a1 >>> 0);
+      case 28:
+        return h.increase_reservation(v, a0 >>> 0, a1 >>> 0);
       default:
         return ENOSYS;
     }
@@ -494,6 +545,10 @@ export function callName(nr: number): HcName | undefined {
       return 'grant_map';
     case 26:
       return 'domctl';
+    case 27:
+      return 'decrease_reservation';
+    case 28:
+      return 'increase_reservation';
     default:
       return undefined;
   }

@@ -354,7 +354,7 @@ export const GRANT_COPY_OP_OFF = {
  * Size in bytes of `domctl_getinfo` (C `struct pv_domctl_getinfo`). `domctl_op.payload` of
  * DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
  */
-export const DOMCTL_GETINFO_SIZE = 48;
+export const DOMCTL_GETINFO_SIZE = 56;
 
 /** Byte offsets of the fields of `domctl_getinfo`. */
 export const DOMCTL_GETINFO_OFF = {
@@ -370,7 +370,7 @@ export const DOMCTL_GETINFO_OFF = {
   nr_vcpus: 16,
   /** u32: vCPUs up now. */
   vcpus_online: 20,
-  /** u64: Bytes of memory the domain has. */
+  /** u64: Bytes of its memory (the WebAssembly memory, which never shrinks). */
   mem_size: 24,
   /**
    * u64: The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger
@@ -379,6 +379,11 @@ export const DOMCTL_GETINFO_OFF = {
   max_mem: 32,
   /** u64: Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation). */
   mem_target: 40,
+  /**
+   * u64: Bytes of that memory it holds: mem_size minus the frames it handed back with
+   * `decrease_reservation` (and has not taken again).
+   */
+  populated: 48,
 } as const;
 
 /**
@@ -701,7 +706,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   },
   domctl_getinfo: {
     name: 'domctl_getinfo',
-    size: 48,
+    size: 56,
     align: 8,
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen\'s xen_domctl_getdomaininfo).',
@@ -712,9 +717,10 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'shutdown_code', type: 'i32', offset: 12, count: 1, elemSize: 4, doc: 'With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0.' },
       { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs the domain may bring up.' },
       { name: 'vcpus_online', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'vCPUs up now.' },
-      { name: 'mem_size', type: 'u64', offset: 24, count: 1, elemSize: 8, doc: 'Bytes of memory the domain has.' },
+      { name: 'mem_size', type: 'u64', offset: 24, count: 1, elemSize: 8, doc: 'Bytes of its memory (the WebAssembly memory, which never shrinks).' },
       { name: 'max_mem', type: 'u64', offset: 32, count: 1, elemSize: 8, doc: 'The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger maximum its creator gave).' },
       { name: 'mem_target', type: 'u64', offset: 40, count: 1, elemSize: 8, doc: 'Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation).' },
+      { name: 'populated', type: 'u64', offset: 48, count: 1, elemSize: 8, doc: 'Bytes of that memory it holds: mem_size minus the frames it handed back with `decrease_reservation` (and has not taken again).' },
     ],
   },
   domctl_list: {

@@ -485,6 +485,37 @@ function domctlArbs(c: Ctx): CallArbitraries {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Reservations: frames of the scratch area (so a valid call zeroes only argument buffers).
+
+/** The whole frames inside the scratch area: [first, first + count). */
+function scratchFrames(c: Ctx): { first: number; count: number } {
+  const first = Math.ceil(c.scratch / GRANT_FRAME_SIZE);
+  const end = Math.floor((c.scratch + c.scratchSize) / GRANT_FRAME_SIZE);
+  return { first, count: Math.max(0, end - first) };
+}
+
+/** Frames at or beyond reserved_base (memSize - 2 pages - 16 KiB per vCPU on pvisor), past memory, wrapping counts. */
+function badFrameRange(c: Ctx): fc.Arbitrary<[number, number]> {
+  const top = c.memSize / GRANT_FRAME_SIZE;
+  return fc.constantFrom<[number, number]>([top - 1, 1], [top - 2, 1], [top, 1], [top - 1, 2], [0, top], [1, 0xffffffff | 0], [0xffffffff | 0, 1], [0x80000000 | 0, 0x80000000 | 0]);
+}
+
+function reservationArbs(name: 'decrease_reservation' | 'increase_reservation'): (c: Ctx) => CallArbitraries {
+  return (c) => {
+    const { first, count } = scratchFrames(c);
+    const inScratch = count === 0
+      ? fc.constant<[number, number]>([first, 0])
+      : fc.integer({ min: 0, max: count - 1 }).chain((i) => fc.integer({ min: 1, max: count - i }).map((n): [number, number] => [first + i, n]));
+    return {
+      valid: inScratch.map(([f, n]) => input(name, [f, n])),
+      // nr 0 (does nothing, whatever the frame), the whole scratch area.
+      boundary: fc.oneof(fc.constantFrom(0, first, 0xffffffff | 0).map((f) => input(name, [f, 0])), fc.constant(input(name, [first, count]))),
+      hostile: badFrameRange(c).map(([f, n]) => input(name, [f, n])),
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 type Table = { readonly [K in HcName]: (c: Ctx) => CallArbitraries };
@@ -697,6 +728,8 @@ const TABLE: Table = {
     hostile: fc.tuple(anyI32, anyI32).map(([d, r]) => input('grant_map', [d, r])),
   }),
   domctl: domctlArbs,
+  decrease_reservation: reservationArbs('decrease_reservation'),
+  increase_reservation: reservationArbs('increase_reservation'),
 };
 
 function portCall(name: 'evtchn_send' | 'evtchn_unmask' | 'evtchn_close', c: Ctx): CallArbitraries {

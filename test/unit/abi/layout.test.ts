@@ -85,8 +85,8 @@ describe('struct layout (TS side)', () => {
     expect(abi.DOMCTL_OP_SIZE).toBe(80);
     expect(abi.DOMCTL_OP_OFF).toEqual({ cmd: 0, interface_version: 4, domain: 8, pad: 12, payload: 16 });
     expect(abi.STRUCTS.domctl_op.align).toBe(8);
-    expect(abi.DOMCTL_GETINFO_SIZE).toBe(48);
-    expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40 });
+    expect(abi.DOMCTL_GETINFO_SIZE).toBe(56);
+    expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40, populated: 48 });
     expect(abi.DOMCTL_LIST_OFF).toEqual({ buffer: 0, max: 4, nr: 8, total: 12 });
     expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 32]);
     expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, domid: 24, pad: 28 });
@@ -112,7 +112,8 @@ describe('struct layout (TS side)', () => {
     expect([abi.GNTCOPY_SOURCE_GREF, abi.GNTCOPY_DEST_GREF]).toEqual([1, 2]);
     expect([abi.GNTST_OKAY, abi.GNTST_GENERAL_ERROR, abi.GNTST_BAD_DOMAIN, abi.GNTST_BAD_GNTREF, abi.GNTST_PERMISSION_DENIED, abi.GNTST_BAD_PAGE, abi.GNTST_BAD_COPY_ARG]).toEqual([0, -1, -2, -3, -8, -9, -10]);
     expect([abi.Hc.grant_setup, abi.Hc.grant_copy, abi.Hc.grant_map, abi.Hc.domctl]).toEqual([23, 24, 25, 26]);
-    expect([abi.EPERM, abi.ESRCH, abi.EOPNOTSUPP]).toEqual([-1, -3, -95]);
+    expect([abi.EPERM, abi.ESRCH, abi.ENOMEM, abi.EOPNOTSUPP]).toEqual([-1, -3, -12, -95]);
+    expect([abi.Hc.decrease_reservation, abi.Hc.increase_reservation]).toEqual([27, 28]);
     expect([abi.DOMCTL_INTERFACE_VERSION, abi.DOMCTL_CREATE, abi.DOMCTL_REQUEST_SHUTDOWN, abi.VIRQ_CONTROL]).toEqual([1, 1, 12, 16]);
     expect([abi.DOMINF_DYING, abi.DOMINF_SHUTDOWN, abi.DOMINF_PAUSED]).toEqual([1, 4, 8]);
     expect([abi.GRANT_TABLE_MAX, abi.GRANT_COPY_MAX, abi.GRANT_FRAME_SIZE]).toEqual([512, 256, 4096]);

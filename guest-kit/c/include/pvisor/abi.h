@@ -54,6 +54,8 @@
 #define PV_HC_GRANT_COPY 24
 #define PV_HC_GRANT_MAP 25
 #define PV_HC_DOMCTL 26
+#define PV_HC_DECREASE_RESERVATION 27
+#define PV_HC_INCREASE_RESERVATION 28
 
 /* ---- Errors: a hypercall returns a negative code from this table ---- */
 
@@ -65,6 +67,8 @@
 #define PV_EIO (-5)
 /** Nothing is available now; try again later. */
 #define PV_EAGAIN (-11)
+/** The host's free memory pool holds too few frames. */
+#define PV_ENOMEM (-12)
 /** A guest pointer (with its length) does not lie inside the guest's memory, or wraps around the 32-bit address space. */
 #define PV_EFAULT (-14)
 /** The object is in a state that does not allow the call (for example a vCPU that is already up). */
@@ -219,7 +223,7 @@
 #define PV_GNTST_BAD_GNTREF (-3)
 /** An end named by frame (its GNTCOPY_*_gref flag clear) with a domid other than DOMID_SELF: only the caller's own frames may be named directly. */
 #define PV_GNTST_PERMISSION_DENIED (-8)
-/** A frame (from a grant entry, or named directly) that does not lie wholly inside its domain's memory. */
+/** A frame (from a grant entry, or named directly) that does not lie wholly inside its domain's memory, or that its domain handed back with `decrease_reservation`. */
 #define PV_GNTST_BAD_PAGE (-9)
 /** `source.offset + len` or `dest.offset + len` is above GRANT_FRAME_SIZE: a copy never crosses a frame. */
 #define PV_GNTST_BAD_COPY_ARG (-10)
@@ -679,7 +683,7 @@ __extension__ _Static_assert(offsetof(struct pv_grant_copy_op, pad) == 22, "offs
 /**
  * `domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
  *
- * Size 48 bytes, align 8.
+ * Size 56 bytes, align 8.
  */
 struct pv_domctl_getinfo {
     /** +0: The domain described (DOMID_SELF resolved to the caller's id). */
@@ -694,7 +698,7 @@ struct pv_domctl_getinfo {
     uint32_t nr_vcpus;
     /** +20: vCPUs up now. */
     uint32_t vcpus_online;
-    /** +24: Bytes of memory the domain has. */
+    /** +24: Bytes of its memory (the WebAssembly memory, which never shrinks). */
     uint64_t mem_size;
     /**
      * +32: The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger
@@ -703,10 +707,15 @@ struct pv_domctl_getinfo {
     uint64_t max_mem;
     /** +40: Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation). */
     uint64_t mem_target;
+    /**
+     * +48: Bytes of that memory it holds: mem_size minus the frames it handed back with
+     * `decrease_reservation` (and has not taken again).
+     */
+    uint64_t populated;
 };
 /** Typedef of struct pv_domctl_getinfo. */
 typedef struct pv_domctl_getinfo pv_domctl_getinfo_t;
-__extension__ _Static_assert(sizeof(struct pv_domctl_getinfo) == 48, "sizeof(struct pv_domctl_getinfo) must be 48");
+__extension__ _Static_assert(sizeof(struct pv_domctl_getinfo) == 56, "sizeof(struct pv_domctl_getinfo) must be 56");
 __extension__ _Static_assert(__alignof__(struct pv_domctl_getinfo) == 8, "alignof(struct pv_domctl_getinfo) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, domid) == 0, "offsetof(struct pv_domctl_getinfo, domid) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, flags) == 4, "offsetof(struct pv_domctl_getinfo, flags) must be 4");
@@ -717,6 +726,7 @@ __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, vcpus_online) ==
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_size) == 24, "offsetof(struct pv_domctl_getinfo, mem_size) must be 24");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, max_mem) == 32, "offsetof(struct pv_domctl_getinfo, max_mem) must be 32");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_target) == 40, "offsetof(struct pv_domctl_getinfo, mem_target) must be 40");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, populated) == 48, "offsetof(struct pv_domctl_getinfo, populated) must be 48");
 
 /**
  * `domctl_op.payload` of DOMCTL_LIST: the caller gives `buffer` and `max`, the host writes `nr` and
@@ -1325,14 +1335,14 @@ static inline int32_t pv_grant_setup(const void *table, uint32_t nr_entries)
  * caller) that names no domain (GNTST_BAD_DOMAIN); then again for the source end and then the dest
  * end: a reference at or beyond the granting domain's nr_entries (GNTST_BAD_GNTREF), an entry that
  * is not GTF_PERMIT_ACCESS or is granted to another domain than the caller, or a GTF_READONLY entry
- * named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain's memory
- * (GNTST_BAD_PAGE); last, `source.offset + len` or `dest.offset + len` above GRANT_FRAME_SIZE
- * (GNTST_BAD_COPY_ARG). A good op copies bytes [offset, offset + len) of the source frame to
- * [offset, offset + len) of the dest frame, as if through a temporary buffer (the ends may
- * overlap), then its status is written. Each op is read from memory when its turn comes, so it sees
- * the bytes earlier ops copied (into the ops array or a grant table too). A domain may grant to
- * itself (entry domid = its own id). Shut-down domains still exist, as for event channels.
- * Zero-copy sharing is `grant_map`, which this host does not have.
+ * named as dest (GNTST_GENERAL_ERROR), a frame not wholly inside its domain's memory, or one its
+ * domain handed back with `decrease_reservation` (GNTST_BAD_PAGE); last, `source.offset + len` or
+ * `dest.offset + len` above GRANT_FRAME_SIZE (GNTST_BAD_COPY_ARG). A good op copies bytes [offset,
+ * offset + len) of the source frame to [offset, offset + len) of the dest frame, as if through a
+ * temporary buffer (the ends may overlap), then its status is written. Each op is read from memory
+ * when its turn comes, so it sees the bytes earlier ops copied (into the ops array or a grant table
+ * too). A domain may grant to itself (entry domid = its own id). Shut-down domains still exist, as
+ * for event channels. Zero-copy sharing is `grant_map`, which this host does not have.
  *
  * @param ops [inout, count * sizeof(grant_copy_op) bytes] An array of grant_copy_op.
  * @param count 0..GRANT_COPY_MAX.
@@ -1384,16 +1394,16 @@ static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
  * to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE and DOMCTL_UNPAUSE pause and resume a
  * domain other than the caller (pausing a paused or ended domain, or resuming one that is not
  * paused, changes nothing and returns 0). DOMCTL_DESTROY takes a domain other than the caller off
- * the host. DOMCTL_SET_MAX_MEM records the most memory a domain may hold, at least what it has now,
- * and writes it to its start_info.max_mem (a WebAssembly memory cannot shrink and its maximum is
- * fixed when it is made, so this is accounting: no memory moves). DOMCTL_SET_MEMORY_TARGET writes
- * the target to the domain's start_info.mem_target and raises its VIRQ_CONTROL (when bound and the
- * domain has not ended); the domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the
- * reason to the domain's start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and
- * raises its VIRQ_CONTROL; the domain shuts down when it calls `sched_shutdown`, so a domain that
- * ignores the request runs on (destroy it). A domain that has shut down or crashed can still be
- * described, listed, given a max and a target (recorded), and destroyed; asking it to shut down
- * again fails with EINVAL.
+ * the host; the frames it held go to the host's free pool. DOMCTL_SET_MAX_MEM records the most
+ * memory a domain may hold, at least what it has now, and writes it to its start_info.max_mem (a
+ * WebAssembly memory cannot shrink and its maximum is fixed when it is made, so this is accounting:
+ * no memory moves). DOMCTL_SET_MEMORY_TARGET writes the target to the domain's
+ * start_info.mem_target and raises its VIRQ_CONTROL (when bound and the domain has not ended); the
+ * domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the reason to the domain's
+ * start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and raises its VIRQ_CONTROL;
+ * the domain shuts down when it calls `sched_shutdown`, so a domain that ignores the request runs
+ * on (destroy it). A domain that has shut down or crashed can still be described, listed, given a
+ * max and a target (recorded), and destroyed; asking it to shut down again fails with EINVAL.
  *
  * @param op [inout, sizeof(domctl_op) bytes] A domctl_op, 8-byte aligned.
  *
@@ -1409,6 +1419,65 @@ static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
 static inline int32_t pv_domctl(void *op)
 {
     return pv_hypercall(PV_HC_DOMCTL, (int32_t)(uintptr_t)op, 0, 0, 0, 0);
+}
+
+/**
+ * decrease_reservation (PV_HC_DECREASE_RESERVATION = 27, group memory, since 1.4). Hands frames
+ * [frame, frame + nr_frames) of the caller's memory back to the host (ballooning out; Xen
+ * XENMEM_decrease_reservation with extents of order 0). Frames are GRANT_FRAME_SIZE bytes: frame f
+ * is the bytes [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of the caller's memory. The host
+ * keeps, per domain, which frames it holds (all of them at creation), and one free pool of frames
+ * for the whole host (empty at boot); frames only move between the two, so the frames all domains
+ * hold plus the pool never change (destroying a domain moves the frames it held to the pool). The
+ * host zeroes the frames, takes them off the domain's reservation and adds them to the free pool,
+ * where `increase_reservation` from any domain can take them. A WebAssembly memory can neither
+ * shrink nor unmap a page, so the frames stay addressable in the guest: the host enforces the
+ * release by zeroing them now and again when they are taken back (whatever the guest wrote
+ * meanwhile is lost), by refusing them as either end of a `grant_copy` (GNTST_BAD_PAGE), and by
+ * counting them in the pool, not in the domain (DOMCTL_GETINFO `populated`); a guest that still
+ * uses them only harms itself. Every frame must be held by the caller and lie wholly below
+ * start_info.reserved_base (the host's structures are never handed back); otherwise nothing
+ * changes. nr_frames 0 does nothing and returns 0.
+ *
+ * @param frame First frame.
+ * @param nr_frames Frames to hand back.
+ *
+ * @return 0. Errors:
+ *   PV_EINVAL: nr_frames is not 0 and a frame of the range is not held by the caller (handed back already) or does not lie wholly below start_info.reserved_base.
+ *
+ * Privilege: any domain. May block: no.
+ */
+static inline int32_t pv_decrease_reservation(uint32_t frame, uint32_t nr_frames)
+{
+    return pv_hypercall(PV_HC_DECREASE_RESERVATION, (int32_t)frame, (int32_t)nr_frames, 0, 0, 0);
+}
+
+/**
+ * increase_reservation (PV_HC_INCREASE_RESERVATION = 28, group memory, since 1.4). Takes frames
+ * [frame, frame + nr_frames) of the caller's memory back from the host's free pool (ballooning in;
+ * Xen XENMEM_populate_physmap with extents of order 0). Frames are GRANT_FRAME_SIZE bytes: frame f
+ * is the bytes [f * GRANT_FRAME_SIZE, (f + 1) * GRANT_FRAME_SIZE) of the caller's memory. The host
+ * keeps, per domain, which frames it holds (all of them at creation), and one free pool of frames
+ * for the whole host (empty at boot); frames only move between the two, so the frames all domains
+ * hold plus the pool never change (destroying a domain moves the frames it held to the pool). Every
+ * frame must be one the caller handed back with `decrease_reservation` and holds no longer; the
+ * host takes nr_frames frames from the pool, zeroes the frames and counts them as the domain's
+ * again. Otherwise nothing changes. A domain can only take back frames of its own memory (a
+ * WebAssembly memory does not grow here), so it never holds more than mem_size. nr_frames 0 does
+ * nothing and returns 0.
+ *
+ * @param frame First frame.
+ * @param nr_frames Frames to take back.
+ *
+ * @return 0. Errors:
+ *   PV_EINVAL: nr_frames is not 0 and a frame of the range is held by the caller already, or does not lie wholly below start_info.reserved_base.
+ *   PV_ENOMEM: The free pool holds fewer than nr_frames frames.
+ *
+ * Privilege: any domain. May block: no.
+ */
+static inline int32_t pv_increase_reservation(uint32_t frame, uint32_t nr_frames)
+{
+    return pv_hypercall(PV_HC_INCREASE_RESERVATION, (int32_t)frame, (int32_t)nr_frames, 0, 0, 0);
 }
 
 /* ---- Hardware traps (import module "hw"; not hypercalls) ---- */
