@@ -96,9 +96,8 @@ const ABI_CHECK_FLAGS: readonly string[] = [
  * The link line. Memory is imported, shared, and may be as large as wasm32 allows (the host picks
  * the domain's size; the import's maximum only has to be at least that). --stack-first puts vCPU
  * 0's 64 KiB stack at the bottom of memory so an overflow traps instead of corrupting .data.
- * The four exports are the guest interface of spec/abi.json.
  */
-const LDFLAGS: readonly string[] = [
+const LAYOUT_LDFLAGS: readonly string[] = [
   '--import-memory',
   '--shared-memory',
   '--max-memory=4294967296',
@@ -106,6 +105,11 @@ const LDFLAGS: readonly string[] = [
   '--stack-first',
   '-z',
   'stack-size=65536',
+];
+
+/** The paravirtual link line: the layout above and the guest interface's exports. */
+const LDFLAGS: readonly string[] = [
+  ...LAYOUT_LDFLAGS,
   '--export=_start',
   '--export=pv_upcall',
   '--export=pv_vcpu_entry',
@@ -118,13 +122,7 @@ const LDFLAGS: readonly string[] = [
  * the interrupt flag (a C variable, exported as an i32 global by --export).
  */
 const LEGACY_LDFLAGS: readonly string[] = [
-  '--import-memory',
-  '--shared-memory',
-  '--max-memory=4294967296',
-  '--no-entry',
-  '--stack-first',
-  '-z',
-  'stack-size=65536',
+  ...LAYOUT_LDFLAGS,
   '--export=_start',
   '--export=hw_interrupt',
   '--export=hw_if',
