@@ -50,7 +50,7 @@ import { rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { MAX_VCPUS, SHUTDOWN_POWEROFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
 import { exitsOf, type ExitCounts } from '../bench/exits.ts';
-import { didYouMean } from '../cli/args.ts';
+import { didYouMean } from './suggest.ts';
 import type { Domain } from '../hv/index.ts';
 import { outcomeOf, type ExternalInput, type System } from './system.ts';
 import type { DomainOutcome } from './types.ts';
