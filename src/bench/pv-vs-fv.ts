@@ -303,18 +303,9 @@ function newSystem(): { sys: System; out: Record<string, string>; log: string[] 
   const sys = new System({ seed: 1, maxTimeNs: 60e9, console: (d, t) => void (out[d] = (out[d] ?? '') + t), log: (l) => log.push(l) });
   // An input that never delivers anything: with it, run() lets the event loop turn every
   // LIVE_SLICE_MS of wall time, so a progress bar can redraw during a long run; the guests see
-  // nothing of it. It closes the first time the run waits on it (every guest blocked for good),
-  // so a stuck run still ends. Always added, so the measured path is the same with or without a bar.
-  let open = true;
-  sys.addExternalInput({
-    get open() {
-      return open;
-    },
-    next: () => {
-      open = false;
-      return Promise.resolve();
-    },
-  });
+  // nothing of it. It can wake no idle guest (canWakeIdle), so a run with every guest blocked for
+  // good still ends. Always added, so the measured path is the same with or without a bar.
+  sys.addExternalInput({ open: true, canWakeIdle: () => false, next: () => new Promise<void>(() => {}) });
   return { sys, out, log };
 }
 
