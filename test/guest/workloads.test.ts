@@ -11,9 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { System } from '../../src/control/system.ts';
 import type { RunReport } from '../../src/control/types.ts';
-import type { Domain } from '../../src/hv/index.ts';
-import { LegacyPlatform } from '../../src/legacy/platform.ts';
-import type { DiskImage } from '../../src/virtio/disk-image.ts';
+import type { LegacyPlatform } from '../../src/legacy/platform.ts';
 import { VirtioBlk } from '../../src/virtio/blk.ts';
 import { MemoryDiskImage } from '../../src/virtio/disk-image.ts';
 import { VirtioMmioDevice } from '../../src/virtio/mmio.ts';
@@ -53,10 +51,6 @@ async function runPlain(name: string, v: Variant, cmdline: string): Promise<Run>
 
 const u32 = (x: number): number => x >>> 0;
 
-/** Plugs an ATA disk and/or an NE2000 (on `sw`, IRQ 10) into the unmodified domain `d`. */
-function plugLegacy(sys: System, d: Domain, dev: { disk?: DiskImage; nic?: { sw: VirtualSwitch; mac: Uint8Array } }): LegacyPlatform {
-  return sys.plugLegacy(d, dev);
-}
 
 // ---- oracles: the workloads' documented patterns, recomputed here ----
 
@@ -213,7 +207,7 @@ describe('blk workload: sequential write + verified read, then 4 KiB random read
       const image = new MemoryDiskImage(8 * MiB);
       const { sys, out, log } = newSystem();
       const d = await sys.addDomain({ name: 'blk', image: workload('blk', 'fv'), memBytes: 2 * MiB, vcpus: 1, cmdline: `mb=4 reads=200 seed=7 ata=${mode}` });
-      const pc = plugLegacy(sys, d, { disk: image });
+      const pc = sys.plugLegacy(d, { disk: image });
       const report = await sys.run();
       expect(out['blk'], mode).toBe(`${blkResult(4, 200, 7)}\n`);
       expect(report.ok, mode).toBe(true);
@@ -297,7 +291,7 @@ describe('net workload: a windowed stream of verified payloads between two domai
       const pcs: LegacyPlatform[] = [];
       for (const [i, role] of (['sink', 'send'] as const).entries()) {
         const d = await sys.addDomain({ name: role, image: workload('net', 'fv'), memBytes: 4 * MiB, vcpus: 1, cmdline: `role=${role} count=${count} size=${size} seed=3` });
-        pcs.push(plugLegacy(sys, d, { nic: { sw, mac: localMac(i + 1, 0) } }));
+        pcs.push(sys.plugLegacy(d, { nic: { sw, mac: localMac(i + 1, 0) } }));
       }
       const report = await sys.run();
       expect(out['sink']).toBe(`net: received ${count} frames of ${size} bytes in order, payload crc32 0x${crc}\n`);
@@ -319,7 +313,7 @@ describe('net workload: a windowed stream of verified payloads between two domai
         const v: Variant = role === 'sink' ? sinkVariant : sinkVariant === 'pv' ? 'fv' : 'pv';
         const d = await sys.addDomain({ name: role, image: workload('net', v), memBytes: 4 * MiB, vcpus: 1, cmdline: `role=${role} count=500 size=1000 seed=5` });
         const mac = localMac(i + 1, 0);
-        if (v === 'fv') plugLegacy(sys, d, { nic: { sw, mac } });
+        if (v === 'fv') sys.plugLegacy(d, { nic: { sw, mac } });
         else {
           const nic = new VirtioNet({ mac });
           nic.connect(sw, `${role}.net0`);
