@@ -6,7 +6,7 @@
  * `evtchn_unmask` of a pending port all come here.
  * @module
  */
-import { VIRQ_CONSOLE, VIRQ_CONTROL } from '../../src/abi/generated/index.ts';
+import { VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_DOM_EXC } from '../../src/abi/generated/index.ts';
 import {
   getDomain,
   getPort,
@@ -113,9 +113,9 @@ export function raise(s: ModelState, dom: number, port: number): Delivery {
   return { state: updateDomain(s, dom, () => next), wakes };
 }
 
-/** VIRQs of which a domain has one for all its vCPUs (spec VIRQ_CONSOLE, VIRQ_CONTROL: "Global"). */
+/** VIRQs of which a domain has one for all its vCPUs (spec VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_DOM_EXC: "Global"). */
 export function isGlobalVirq(virq: number): boolean {
-  return virq === VIRQ_CONSOLE || virq === VIRQ_CONTROL;
+  return virq === VIRQ_CONSOLE || virq === VIRQ_CONTROL || virq === VIRQ_DOM_EXC;
 }
 
 /** The port `virq` is bound to for vCPU `vcpu` (any vCPU for a global VIRQ), or undefined. */

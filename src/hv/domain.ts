@@ -13,6 +13,7 @@ import { NR_EVENT_CHANNELS, SHARED_INFO_OFF, VCPU_INFO_SIZE, VCPU_INFO_OFF } fro
 import type { DomainLayout } from './layout.ts';
 import type { GuestMemory } from './memory.ts';
 import { MmioBus } from './mmio.ts';
+import type { MmioDevice } from './mmio.ts';
 import { Vcpu } from './vcpu.ts';
 
 /** Stored life-cycle state. */
@@ -38,6 +39,37 @@ export interface MmioExits {
   read: number;
   /** `hw.mmio_write32` traps. */
   write: number;
+}
+
+/**
+ * A device that can sit in a domain's manifest and move between domains (DOMCTL_ATTACH_DEVICE,
+ * DOMCTL_DETACH_DEVICE): the core maps it, binds its interrupt port and, on a move, resets it and
+ * points it at the receiving domain's memory.
+ */
+export interface PluggableDevice extends MmioDevice {
+  /** Manifest name, 1..15 bytes of UTF-8. */
+  readonly name: string;
+  /** Manifest type (a VIRTIO_ID_* value). */
+  readonly type: number;
+  /** Receives the function that raises the device's interrupt in its current domain. */
+  setInterrupt?(raise: () => void): void;
+  /**
+   * Resets the device (as its driver writing 0 to Status) and makes it use `mem` from now on.
+   * Absent: the device cannot move (the move fails with EINVAL).
+   */
+  rebind?(mem: GuestMemory): void;
+}
+
+/** A device in a manifest entry, with what the core bound for it there. */
+export interface PluggedDevice {
+  /** The device. */
+  readonly dev: PluggableDevice;
+  /** Its window's base (MMIO_DEVICE_BASE + index * MMIO_WINDOW_SIZE). */
+  readonly base: number;
+  /** Its DEVICE event-channel port in this domain. */
+  readonly port: number;
+  /** The domain that moved it here with DOMCTL_ATTACH_DEVICE (it goes back there on destroy). */
+  readonly givenBy: Domain | undefined;
 }
 
 /** What the image offers, as the loader found it. */
@@ -95,6 +127,16 @@ export class Domain {
   legacy: LegacyMachine | undefined = undefined;
   /** Entries written to the device manifest so far (start_info.nr_devices). */
   nrDevices = 0;
+  /** The device of each manifest entry (undefined: DEVICE_NONE, or a device the core does not know). */
+  readonly devices: (PluggedDevice | undefined)[] = [];
+  /** Manifest entries below nrDevices that are DEVICE_NONE (their device moved away): reused first. */
+  readonly freeEntries = new Set<number>();
+  /** start_info.devices_generation: bumped by every device move in or out. */
+  devicesGeneration = 0;
+  /** vCPUs it holds (start_info.vcpus_held; DOMCTL_SET_VCPUS): it may bring up vCPUs below this. */
+  vcpusHeld: number;
+  /** The domain whose DOMCTL_CREATE made it (undefined: the host toolstack). */
+  creator: Domain | undefined = undefined;
   /**
    * Guest address of the v1 grant table `grant_setup` registered (0 when none). The entries stay
    * in guest memory; the host reads one each time a `grant_copy` names it (see grant.ts).
@@ -128,6 +170,7 @@ export class Domain {
     this.privileged = privileged;
     this.vcpus = [];
     for (let i = 0; i < nrVcpus; i++) this.vcpus.push(new Vcpu(this, i));
+    this.vcpusHeld = nrVcpus;
     this.pendingIdx = (layout.sharedInfo + SHARED_INFO_OFF.evtchn_pending) >>> 2;
     this.maskIdx = (layout.sharedInfo + SHARED_INFO_OFF.evtchn_mask) >>> 2;
   }

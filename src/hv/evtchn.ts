@@ -12,7 +12,7 @@
 import {
   DOMID_SELF, EEXIST, EINVAL, ENOSPC, ESRCH, EFAULT, EVTCHNSTAT_CLOSED, EVTCHNSTAT_DEVICE, EVTCHNSTAT_INTERDOMAIN,
   EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, EVTCHN_STATUS_OFF, EVTCHN_STATUS_SIZE,
-  NR_EVENT_CHANNELS, VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_TIMER,
+  NR_EVENT_CHANNELS, VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_DOM_EXC, VIRQ_TIMER,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { Domain, Port } from './domain.ts';
@@ -100,7 +100,7 @@ export function bindInterdomain(h: EvtchnHost, d: Domain, remoteDom: number, rem
 
 /** VIRQs a domain has one of for all its vCPUs (spec: "Global: bind it on one vCPU"). */
 function isGlobalVirq(virq: number): boolean {
-  return virq === VIRQ_CONSOLE || virq === VIRQ_CONTROL;
+  return virq === VIRQ_CONSOLE || virq === VIRQ_CONTROL || virq === VIRQ_DOM_EXC;
 }
 
 /** Port bound to `virq` on vCPU `vcpu` (a global VIRQ: on any vCPU), or 0. */

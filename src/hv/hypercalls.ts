@@ -131,7 +131,8 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
 
     vcpu_up: (v, vcpu, entry, stack, arg) => {
       const d = v.domain;
-      if (vcpu === 0 || vcpu >= d.vcpus.length || stack % 16 !== 0) return EINVAL;
+      // ABI 1.5: only the vCPUs it holds (start_info.vcpus_held, DOMCTL_SET_VCPUS) may come up.
+      if (vcpu === 0 || vcpu >= d.vcpusHeld || stack % 16 !== 0) return EINVAL;
       if (stack === 0 || stack > d.mem.size) return EFAULT;
       const t = d.vcpus[vcpu]!;
       if (t.up) return EBUSY;
@@ -186,7 +187,7 @@ export function makeHandlers(hv: Hypervisor): HypercallHandlers<Vcpu> {
     // Two separate Wasm memories cannot share a page: there is nothing to map into.
     grant_map: () => ENOSYS,
 
-    domctl: (v, op) => domctl(hv, v.domain, op),
+    domctl: (v, op) => domctl(hv, v, op),
 
     decrease_reservation: (v, frame, nrFrames) => reservation.decrease(hv, v.domain, frame, nrFrames),
     increase_reservation: (v, frame, nrFrames) => reservation.increase(hv, v.domain, frame, nrFrames),

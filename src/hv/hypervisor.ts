@@ -9,12 +9,13 @@
  */
 import type { LegacyMachine } from './legacy-machine.ts';
 import {
-  ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ETIMEDOUT, EVTCHNSTAT_CLOSED, MAX_DEVICES, MMIO_WINDOW_SIZE,
-  SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_TIMER, callName, makeDispatch,
+  ABI_VERSION, CMDLINE_MAX, DEVICE_INFO_OFF, DEVICE_INFO_SIZE, EINVAL, ENOSPC, ETIMEDOUT, EVTCHNSTAT_CLOSED, EVTCHNSTAT_DEVICE, MAX_DEVICES, MMIO_DEVICE_BASE, MMIO_WINDOW_SIZE,
+  SHARED_INFO_OFF, SIF_PRIVILEGED, START_INFO_MAGIC, START_INFO_OFF, START_INFO_SIZE, VCPU_INFO_OFF, VCPU_TIME_INFO_OFF, VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_DOM_EXC, VIRQ_TIMER, callName, makeDispatch,
 } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { TraceRecord } from '../control/types.ts';
 import { Domain } from './domain.ts';
+import type { PluggableDevice, PluggedDevice } from './domain.ts';
 import * as evtchn from './evtchn.ts';
 import type { EvtchnHost } from './evtchn.ts';
 import { makeHandlers } from './hypercalls.ts';
@@ -66,6 +67,14 @@ export interface DeviceManifestEntry {
   evtchn: number;
 }
 
+/** What a controlling domain's DOMCTL_CREATE asks the {@link Hypervisor.loader} to build. */
+export interface ImageCreateRequest {
+  /** The image bytes (a private copy). */
+  image: Uint8Array;
+  /** Domain options (name, memory, vCPUs, command line, privilege). */
+  opts: CreateDomainOptions;
+}
+
 /** Thrown by {@link Hypervisor.createDomain} for a configuration the host cannot build. */
 export class DomainConfigError extends Error {
   /** The offending field (`memBytes`, `vcpus`, `cmdline`, `name`). */
@@ -97,6 +106,10 @@ export class Hypervisor implements EvtchnHost {
   readonly dispatch: (v: Vcpu, nr: number, a0: number, a1: number, a2: number, a3: number, a4: number) => number;
   private readonly byId = new Map<number, Domain>();
   private nextId = 1;
+  /** The id the next domain will get (DOMCTL_CREATE names an unnamed domain `dom<id>`). */
+  get nextDomainId(): number {
+    return this.nextId;
+  }
   private readonly consoleSink: (d: Domain, bytes: Uint8Array) => void;
   /** Host log. */
   readonly log: (line: string) => void;
@@ -111,6 +124,14 @@ export class Hypervisor implements EvtchnHost {
    * with `decrease_reservation`, or held by a destroyed domain. Empty at boot (reservation.ts).
    */
   freeFrames = 0;
+  /** The host's free pool of vCPUs (DOMCTL_SET_VCPUS lowering, destroyed domains). Empty at boot. */
+  freeVcpus = 0;
+  /**
+   * Builds a domain from a guest image for DOMCTL_CREATE (the toolstack sets it: the core knows
+   * nothing of Wasm). Returns the new domain, or the problems that make the image unusable.
+   * Undefined on a bare core: DOMCTL_CREATE then fails with EOPNOTSUPP.
+   */
+  loader: ((req: ImageCreateRequest) => Domain | { problems: string[] }) | undefined = undefined;
 
   /** Creates an empty hypervisor. */
   constructor(opts: HypervisorOptions = {}) {
@@ -170,6 +191,8 @@ export class Hypervisor implements EvtchnHost {
     // special-case 0 devices; entries are added with addDeviceToManifest before the guest runs.
     w(START_INFO_OFF.nr_devices, 0);
     w(START_INFO_OFF.devices, layout.devices);
+    // ABI 1.5: it holds all its vCPU slots; no device has moved yet (generation 0, zeroed area).
+    w(START_INFO_OFF.vcpus_held, vcpus);
     // ABI 1.4: no shutdown requested (the area is zeroed), target and max = what it has (or the
     // larger maximum the toolstack gave).
     d.maxMem = Math.max(memBytes, opts.maxMemBytes ?? memBytes);
@@ -210,32 +233,105 @@ export class Hypervisor implements EvtchnHost {
 
   /**
    * Appends a device to `d`'s manifest: writes the next `device_info` entry and bumps
-   * `start_info.nr_devices`. The guest reads the manifest at boot, so call it before `d` runs.
+   * `start_info.nr_devices`. The guest reads the manifest at boot, so call it before `d` runs
+   * (devices that move later go through {@link Hypervisor.plugDevice}).
    * @returns the entry's index.
    * @throws RangeError when the manifest is full (MAX_DEVICES) or an entry field is out of range.
    */
   addDeviceToManifest(d: Domain, dev: DeviceManifestEntry): number {
     const i = d.nrDevices;
     if (i >= MAX_DEVICES) throw new RangeError(`${d.name}: at most ${MAX_DEVICES} devices per domain`);
-    const name = new TextEncoder().encode(dev.name);
-    if (name.length === 0 || name.length > 15) throw new RangeError(`device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
-    if (!Number.isInteger(dev.mmioSize) || dev.mmioSize < 1 || dev.mmioSize > MMIO_WINDOW_SIZE) {
-      throw new RangeError(`device ${dev.name}: window size ${dev.mmioSize} is not in 1..${MMIO_WINDOW_SIZE}`);
-    }
-    for (const [k, v] of [['type', dev.type], ['mmioBase', dev.mmioBase], ['evtchn', dev.evtchn]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`device ${dev.name}: ${k} ${v} is not a u32`);
+    this.writeManifestEntry(d, i, dev);
+    return i;
+  }
+
+  /** Writes entry `i` of `d`'s manifest (all zero = DEVICE_NONE when `dev` is undefined) and grows nr_devices to cover it. */
+  private writeManifestEntry(d: Domain, i: number, dev: DeviceManifestEntry | undefined): void {
+    const name = new TextEncoder().encode(dev?.name ?? '');
+    if (dev !== undefined) {
+      if (name.length === 0 || name.length > 15) throw new RangeError(`device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
+      if (!Number.isInteger(dev.mmioSize) || dev.mmioSize < 1 || dev.mmioSize > MMIO_WINDOW_SIZE) {
+        throw new RangeError(`device ${dev.name}: window size ${dev.mmioSize} is not in 1..${MMIO_WINDOW_SIZE}`);
+      }
+      for (const [k, v] of [['type', dev.type], ['mmioBase', dev.mmioBase], ['evtchn', dev.evtchn]] as const) {
+        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`device ${dev.name}: ${k} ${v} is not a u32`);
+      }
     }
     const m = d.mem;
     const e = d.layout.devices + i * DEVICE_INFO_SIZE;
     // The whole entry is rewritten (NUL padding included): the reserved area is the host's.
     m.fill(e as GuestAddr, DEVICE_INFO_SIZE);
-    m.copyIn((e + DEVICE_INFO_OFF.name) as GuestAddr, name);
-    m.setU32((e + DEVICE_INFO_OFF.type) as GuestAddr, dev.type);
-    m.setU32((e + DEVICE_INFO_OFF.mmio_base) as GuestAddr, dev.mmioBase);
-    m.setU32((e + DEVICE_INFO_OFF.mmio_size) as GuestAddr, dev.mmioSize);
-    m.setU32((e + DEVICE_INFO_OFF.evtchn) as GuestAddr, dev.evtchn);
-    d.nrDevices = i + 1;
-    m.setU32((d.layout.startInfo + START_INFO_OFF.nr_devices) as GuestAddr, d.nrDevices);
+    if (dev !== undefined) {
+      m.copyIn((e + DEVICE_INFO_OFF.name) as GuestAddr, name);
+      m.setU32((e + DEVICE_INFO_OFF.type) as GuestAddr, dev.type);
+      m.setU32((e + DEVICE_INFO_OFF.mmio_base) as GuestAddr, dev.mmioBase);
+      m.setU32((e + DEVICE_INFO_OFF.mmio_size) as GuestAddr, dev.mmioSize);
+      m.setU32((e + DEVICE_INFO_OFF.evtchn) as GuestAddr, dev.evtchn);
+    }
+    if (i >= d.nrDevices) {
+      d.nrDevices = i + 1;
+      m.setU32((d.layout.startInfo + START_INFO_OFF.nr_devices) as GuestAddr, d.nrDevices);
+    }
+  }
+
+  /**
+   * Plugs a device into `d`: the first DEVICE_NONE entry of its manifest (else a new one at the
+   * end), its window at that entry's slot, a DEVICE port on vCPU 0 for its interrupt.
+   * @returns the entry's index, or ENOSPC (manifest full or no free port; nothing changed).
+   * @throws RangeError for a device whose name, type or window the manifest cannot describe.
+   */
+  plugDevice(d: Domain, dev: PluggableDevice, givenBy?: Domain): number {
+    let i = d.nrDevices;
+    for (const f of d.freeEntries) if (f < i) i = f;
+    if (i >= MAX_DEVICES || d.freePort() < 0) return ENOSPC;
+    const base = MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE;
+    // Checked by the manifest writer before anything is mapped or bound.
+    this.writeManifestEntry(d, i, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: 0 });
+    d.mmio.map(base, dev);
+    const port = this.bindDevicePort(d, 0);
+    this.writeManifestEntry(d, i, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
+    d.freeEntries.delete(i);
+    d.devices[i] = { dev, base, port, givenBy };
+    dev.setInterrupt?.(() => evtchn.raiseDevice(this, d, port));
+    return i;
+  }
+
+  /**
+   * Takes the device of entry `i` out of `d` (its entry becomes DEVICE_NONE, its window is
+   * unmapped, its port closed) and returns it, or undefined when the entry holds none.
+   */
+  private unplugDevice(d: Domain, i: number): PluggedDevice | undefined {
+    const p = d.devices[i];
+    if (p === undefined) return undefined;
+    d.devices[i] = undefined;
+    d.freeEntries.add(i);
+    d.mmio.unmap(p.base);
+    const e = d.ports[p.port];
+    if (e !== undefined && e.state === EVTCHNSTAT_DEVICE) evtchn.close(this, d, p.port);
+    this.writeManifestEntry(d, i, undefined);
+    return p;
+  }
+
+  /**
+   * Moves the device of `from`'s entry `index` into `to` (DOMCTL_ATTACH_DEVICE and
+   * DOMCTL_DETACH_DEVICE): reset and rebound to `to`'s memory, unplugged from `from`, plugged into
+   * `to`, both generations bumped and both told with VIRQ_CONTROL (those still alive).
+   * @returns the new entry's index, EINVAL (no movable device there) or ENOSPC (`to` is full); on
+   *   an error nothing changed.
+   */
+  moveDevice(from: Domain, index: number, to: Domain, givenBy: Domain | undefined): number {
+    const p = index < from.nrDevices ? from.devices[index] : undefined;
+    if (p === undefined || p.dev.rebind === undefined) return EINVAL;
+    if ((to.nrDevices >= MAX_DEVICES && to.freeEntries.size === 0) || to.freePort() < 0) return ENOSPC;
+    // virtio 1.2 §2.1: a reset drops whatever the old driver had in flight.
+    p.dev.rebind(to.mem);
+    this.unplugDevice(from, index);
+    const i = this.plugDevice(to, p.dev, givenBy);
+    for (const d of [from, to]) {
+      d.devicesGeneration = (d.devicesGeneration + 1) >>> 0;
+      d.mem.setU32((d.layout.startInfo + START_INFO_OFF.devices_generation) as GuestAddr, d.devicesGeneration);
+      if (d.alive) evtchn.sendVirq(this, d, VIRQ_CONTROL, 0);
+    }
     return i;
   }
 
@@ -283,6 +379,7 @@ export class Hypervisor implements EvtchnHost {
     d.shutdownReason = reason;
     d.shutdownCode = code;
     d.endedAt = this.now;
+    this.domainException(d);
   }
 
   /** Pauses a running domain: its vCPUs keep their state but are not scheduled. */
@@ -314,11 +411,23 @@ export class Hypervisor implements EvtchnHost {
       if (e !== undefined && e.state !== EVTCHNSTAT_CLOSED) evtchn.close(this, d, p);
     }
     this.sched.forget(d);
-    // Its frames go to the free pool: memory moves, it is never lost or created.
+    // Devices it was given go back to the domain that gave them, while that one exists.
+    for (let k = 0; k < d.nrDevices; k++) {
+      const giver = d.devices[k]?.givenBy;
+      if (giver !== undefined && this.domains.includes(giver)) this.moveDevice(d, k, giver, undefined);
+    }
+    // Its frames and vCPUs go to the free pools: resources move, they are never lost or created.
     this.freeFrames += heldFrames(d);
+    this.freeVcpus += d.vcpusHeld;
     this.domains.splice(i, 1);
     this.byId.delete(d.id);
+    this.domainException(d);
     this.onDestroy?.(d);
+  }
+
+  /** VIRQ_DOM_EXC on every live controlling domain but `d`: a domain shut down, crashed or was destroyed. */
+  private domainException(d: Domain): void {
+    for (const c of this.domains) if (c !== d && c.privileged && c.alive) evtchn.sendVirq(this, c, VIRQ_DOM_EXC, 0);
   }
 
   /** Stops a domain for a fault of its own (trap, hostile act); the other domains go on. */
@@ -328,6 +437,7 @@ export class Hypervisor implements EvtchnHost {
     d.crashReason = reason;
     d.backtrace = backtrace;
     d.endedAt = this.now;
+    this.domainException(d);
   }
 
   /** Passes console bytes from a domain to the sink. */

@@ -4,9 +4,9 @@
  * @module
  */
 export { Hypervisor, DomainConfigError, DEFAULT_WALLCLOCK } from './hypervisor.ts';
-export type { HypervisorOptions, CreateDomainOptions, DeviceManifestEntry } from './hypervisor.ts';
+export type { HypervisorOptions, CreateDomainOptions, DeviceManifestEntry, ImageCreateRequest } from './hypervisor.ts';
 export { Domain } from './domain.ts';
-export type { DomainState, Port, DomainCaps, MmioExits } from './domain.ts';
+export type { DomainState, Port, DomainCaps, MmioExits, PluggableDevice, PluggedDevice } from './domain.ts';
 export { Vcpu, WAIT_BLOCK, WAIT_PREEMPT, WAIT_STOP, WAIT_YIELD } from './vcpu.ts';
 export type { Wait, VcpuEntry } from './vcpu.ts';
 export { GuestMemory, WASM_PAGE } from './memory.ts';
@@ -17,6 +17,6 @@ export * as evtchn from './evtchn.ts';
 export { MmioBus, MMIO_UNMAPPED } from './mmio.ts';
 export type { MmioDevice, MmioWindow } from './mmio.ts';
 export type { LegacyMachine, LegacyExits } from './legacy-machine.ts';
-export { domainInfo, setMaxMem, setMemoryTarget, requestShutdown, MAX_MEM_LIMIT } from './domctl.ts';
-export type { DomctlInfo } from './domctl.ts';
+export { domainInfo, setMaxMem, setMemoryTarget, requestShutdown, setVcpus, physInfo, MAX_MEM_LIMIT } from './domctl.ts';
+export type { DomctlInfo, PhysInfo } from './domctl.ts';
 export { populatedBytes, heldFrames, releasableFrames } from './reservation.ts';

@@ -17,9 +17,9 @@
  */
 export const ABI_VERSION_MAJOR = 1;
 /** ABI minor version (see ABI_VERSION_MAJOR for the bump rule). */
-export const ABI_VERSION_MINOR = 4;
+export const ABI_VERSION_MINOR = 5;
 /** The value `version` returns: `(ABI_VERSION_MAJOR << 16) | ABI_VERSION_MINOR`. */
-export const ABI_VERSION = 65540;
+export const ABI_VERSION = 65541;
 
 // Errors: one global table of negative codes (Xen/errno style); a failing call returns one.
 
@@ -189,10 +189,18 @@ export const VIRQ_TIMER = 0;
 /** Console input is available for `console_read`. Global: bind it on one vCPU. (group virq) */
 export const VIRQ_CONSOLE = 2;
 /**
+ * (since 1.5) A domain shut down, crashed or was destroyed: raised on every controlling domain
+ * (Xen's VIRQ_DOM_EXC, same number), so a toolstack can look with DOMCTL_GETINFO or DOMCTL_LIST
+ * instead of polling. Global: bind it on one vCPU. (group virq)
+ */
+export const VIRQ_DOM_EXC = 3;
+/**
  * The controlling domain asked something of this domain with `domctl`: a shutdown
- * (`start_info.shutdown_requested`, `start_info.shutdown_reason`) or a new memory target
- * (`start_info.mem_target`); read those fields. Global: bind it on one vCPU. pvisor's own number
- * (Xen signals these through xenstore watches), clear of Xen's VIRQs. (group virq)
+ * (`start_info.shutdown_requested`, `start_info.shutdown_reason`), a new memory target
+ * (`start_info.mem_target`), a new vCPU count (`start_info.vcpus_held`) or a changed device
+ * manifest (`start_info.devices_generation`); read those fields and compare with what was last
+ * seen. Global: bind it on one vCPU. pvisor's own number (Xen signals these through xenstore
+ * watches), clear of Xen's VIRQs. (group virq)
  */
 export const VIRQ_CONTROL = 16;
 
@@ -231,6 +239,12 @@ export const FEATURE_VCPU_HOTPLUG = 65538;
 
 // Constants: device_type. `device_info.type` values: virtio device ids (virtio 1.2, section 5).
 
+/**
+ * An empty manifest entry: the device that was there was moved to another domain
+ * (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE). Its window reads as nothing mapped; the entry may
+ * be reused by a later move. (group device_type)
+ */
+export const DEVICE_NONE = 0;
 /** virtio-net network card. (group device_type) */
 export const VIRTIO_ID_NET = 1;
 /** virtio-blk block device. (group device_type) */
@@ -317,12 +331,16 @@ export const GNTST_BAD_COPY_ARG = -10;
 
 /**
  * The value `domctl_op.interface_version` must hold; any other makes `domctl` fail with EINVAL.
- * Bumped whenever a domctl payload changes meaning. (group domctl)
+ * Bumped whenever a domctl payload changes meaning (2 since ABI 1.5: domctl_create and
+ * domctl_device were laid out anew when the host implemented them, domctl_getinfo gained
+ * max_vcpus). As Xen's domctl, it is the toolstack's interface, not a stable guest ABI: a
+ * controlling domain is built against the host it controls. (group domctl)
  */
-export const DOMCTL_INTERFACE_VERSION = 1;
+export const DOMCTL_INTERFACE_VERSION = 2;
 /**
- * Create a domain from an image in the caller's memory (payload `domctl_create`). Not implemented
- * by this host yet (issue 6): EOPNOTSUPP. (group domctl)
+ * Create a domain from a Wasm image in the caller's memory (payload `domctl_create`), with memory
+ * and vCPUs taken from the host's free pools. It starts paused; DOMCTL_UNPAUSE starts it. (group
+ * domctl)
  */
 export const DOMCTL_CREATE = 1;
 /**
@@ -349,18 +367,18 @@ export const DOMCTL_LIST = 6;
 /** Record the most memory domain `domain` may hold (payload `domctl_mem`). (group domctl) */
 export const DOMCTL_SET_MAX_MEM = 7;
 /**
- * Set how many vCPUs domain `domain` may have online (payload `domctl_vcpus`). Not implemented by
- * this host yet (issue 6): EOPNOTSUPP. (group domctl)
+ * Set how many vCPUs domain `domain` holds (payload `domctl_vcpus`): vCPUs move between it and the
+ * host's free vCPU pool. (group domctl)
  */
 export const DOMCTL_SET_VCPUS = 8;
 /**
- * Attach a virtio device to a running domain (payload `domctl_device`). Not implemented by this
- * host yet (issue 6): EOPNOTSUPP. (group domctl)
+ * Move a device from the caller's manifest into domain `domain`'s (payload `domctl_device`). (group
+ * domctl)
  */
 export const DOMCTL_ATTACH_DEVICE = 9;
 /**
- * Detach a device from a running domain (payload `domctl_device`). Not implemented by this host yet
- * (issue 6): EOPNOTSUPP. (group domctl)
+ * Move a device from domain `domain`'s manifest back into the caller's (payload `domctl_device`).
+ * (group domctl)
  */
 export const DOMCTL_DETACH_DEVICE = 10;
 /**
@@ -374,6 +392,11 @@ export const DOMCTL_SET_MEMORY_TARGET = 11;
  * fires. Cooperative: the domain shuts down when it calls `sched_shutdown`. (group domctl)
  */
 export const DOMCTL_REQUEST_SHUTDOWN = 12;
+/**
+ * (since 1.5) Describe the host's accounts: the host writes payload `domctl_physinfo` (Xen's
+ * XEN_SYSCTL_physinfo). `domain` is not looked at. (group domctl)
+ */
+export const DOMCTL_PHYSINFO = 13;
 
 // Constants: dominf. `domctl_getinfo.flags` bits (Xen's XEN_DOMINF_* where one exists).
 

@@ -47,7 +47,7 @@ export interface StructInfo {
  * receives its address. Fields are only ever appended: read `size` before reading a field added
  * after ABI 1.0 (each such field says since when it exists).
  */
-export const START_INFO_SIZE = 80;
+export const START_INFO_SIZE = 88;
 
 /** Byte offsets of the fields of `start_info`. */
 export const START_INFO_OFF = {
@@ -101,6 +101,17 @@ export const START_INFO_OFF = {
    * or the larger maximum its creator gave.
    */
   max_mem: 72,
+  /**
+   * u32 (since 1.5): vCPUs this domain holds: it may bring up vCPUs 1..vcpus_held-1 (`vcpu_up`).
+   * nr_vcpus at boot; rewritten by DOMCTL_SET_VCPUS, which then raises VIRQ_CONTROL.
+   */
+  vcpus_held: 80,
+  /**
+   * u32 (since 1.5): 0 at boot; incremented each time a device is moved into or out of this
+   * domain's manifest (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), before VIRQ_CONTROL is raised.
+   * A guest that sees it change rescans the manifest.
+   */
+  devices_generation: 84,
 } as const;
 
 /**
@@ -354,7 +365,7 @@ export const GRANT_COPY_OP_OFF = {
  * Size in bytes of `domctl_getinfo` (C `struct pv_domctl_getinfo`). `domctl_op.payload` of
  * DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
  */
-export const DOMCTL_GETINFO_SIZE = 56;
+export const DOMCTL_GETINFO_SIZE = 64;
 
 /** Byte offsets of the fields of `domctl_getinfo`. */
 export const DOMCTL_GETINFO_OFF = {
@@ -366,7 +377,7 @@ export const DOMCTL_GETINFO_OFF = {
   shutdown_reason: 8,
   /** i32: With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0. */
   shutdown_code: 12,
-  /** u32: vCPUs the domain may bring up. */
+  /** u32: vCPUs the domain holds (start_info.vcpus_held): it may bring up vCPUs below this. */
   nr_vcpus: 16,
   /** u32: vCPUs up now. */
   vcpus_online: 20,
@@ -384,6 +395,13 @@ export const DOMCTL_GETINFO_OFF = {
    * `decrease_reservation` (and has not taken again).
    */
   populated: 48,
+  /**
+   * u32: vCPU slots the domain was created with (start_info.nr_vcpus): DOMCTL_SET_VCPUS may give it
+   * up to this many.
+   */
+  max_vcpus: 56,
+  /** u32: Written as 0. */
+  pad: 60,
 } as const;
 
 /**
@@ -444,7 +462,7 @@ export const DOMCTL_VCPUS_SIZE = 8;
 
 /** Byte offsets of the fields of `domctl_vcpus`. */
 export const DOMCTL_VCPUS_OFF = {
-  /** u32: vCPUs the domain may have online. */
+  /** u32: vCPUs the domain is to hold, 1..its max_vcpus (start_info.nr_vcpus). */
   nr_vcpus: 0,
   /** u32: Reserved, 0. */
   pad: 4,
@@ -458,37 +476,84 @@ export const DOMCTL_DEVICE_SIZE = 8;
 
 /** Byte offsets of the fields of `domctl_device`. */
 export const DOMCTL_DEVICE_OFF = {
-  /** u32: ATTACH: a VIRTIO_ID_* value. */
-  type: 0,
   /**
-   * u32: DETACH: the device's index in the manifest; ATTACH: written by the host, the new entry's
-   * index.
+   * u32: ATTACH: an entry of the caller's manifest; DETACH: an entry of `domain`'s manifest. It
+   * must describe a device (not DEVICE_NONE).
    */
-  index: 4,
+  index: 0,
+  /**
+   * u32: Written by the host: the device's entry in the manifest it moved into (the first
+   * DEVICE_NONE entry, else a new one at the end); its MMIO window is that entry's slot.
+   */
+  new_index: 4,
 } as const;
 
 /**
  * Size in bytes of `domctl_create` (C `struct pv_domctl_create`). `domctl_op.payload` of
  * DOMCTL_CREATE.
  */
-export const DOMCTL_CREATE_SIZE = 32;
+export const DOMCTL_CREATE_SIZE = 48;
 
 /** Byte offsets of the fields of `domctl_create`. */
 export const DOMCTL_CREATE_OFF = {
   /** u32: Guest address of the Wasm image bytes in the caller's memory. */
   image: 0,
-  /** u32: Bytes of the image. */
+  /** u32: Bytes of the image (at least 8). */
   image_len: 4,
-  /** u64: Memory of the new domain, a multiple of 64 KiB, taken from the caller's allocation. */
+  /**
+   * u64: Memory of the new domain: a non-zero multiple of 64 KiB, at most 4 GiB. mem_bytes /
+   * GRANT_FRAME_SIZE frames are taken from the host's free pool.
+   */
   mem_bytes: 8,
-  /** u32: vCPUs of the new domain, 1..MAX_VCPUS. */
+  /**
+   * u32: vCPUs of the new domain, 1..MAX_VCPUS, taken from the host's free vCPU pool; also its vCPU
+   * slots (start_info.nr_vcpus).
+   */
   nr_vcpus: 16,
-  /** u32: SIF_PRIVILEGED to make the new domain a controlling domain too. */
+  /** u32: 0, or SIF_PRIVILEGED to make the new domain a controlling domain too. */
   flags: 20,
-  /** u32: Written by the host: the new domain's id. It starts paused. */
-  domid: 24,
-  /** u32: Reserved, 0. */
-  pad: 28,
+  /**
+   * u32: Guest address of its command line in the caller's memory (not looked at when cmdline_len
+   * is 0).
+   */
+  cmdline: 24,
+  /** u32: Bytes of the command line, at most CMDLINE_MAX, without a NUL. */
+  cmdline_len: 28,
+  /** u32: Guest address of its name in the caller's memory (not looked at when name_len is 0). */
+  name: 32,
+  /**
+   * u32: Bytes of the name: 0 (the host names it `dom<id>`) or 1..15 bytes of printable ASCII other
+   * than space, unused by any domain on the host.
+   */
+  name_len: 36,
+  /** u32: Written by the host: the new domain's id. */
+  domid: 40,
+  /** u32: Reserved, 0 (not looked at). */
+  pad: 44,
+} as const;
+
+/**
+ * Size in bytes of `domctl_physinfo` (C `struct pv_domctl_physinfo`). `domctl_op.payload` of
+ * DOMCTL_PHYSINFO, written by the host. Frames are GRANT_FRAME_SIZE bytes. total_frames and
+ * total_vcpus change only when the host toolstack (src/control) adds or removes resources; domctl
+ * moves them between domains and the free pools, so the frames all domains hold plus free_frames
+ * always make total_frames (and likewise for vCPUs).
+ */
+export const DOMCTL_PHYSINFO_SIZE = 16;
+
+/** Byte offsets of the fields of `domctl_physinfo`. */
+export const DOMCTL_PHYSINFO_OFF = {
+  /** u32: Frames all domains hold plus the free pool. */
+  total_frames: 0,
+  /**
+   * u32: Frames in the free pool (handed back by `decrease_reservation` or by a destroyed domain,
+   * not yet taken).
+   */
+  free_frames: 4,
+  /** u32: vCPUs all domains hold plus the free vCPU pool. */
+  total_vcpus: 8,
+  /** u32: vCPUs in the free vCPU pool. */
+  free_vcpus: 12,
 } as const;
 
 /**
@@ -506,27 +571,28 @@ export const DOMCTL_OP_OFF = {
   /** u32: DOMCTL_INTERFACE_VERSION. */
   interface_version: 4,
   /**
-   * u32: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and
-   * DOMCTL_CREATE.
+   * u32: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST,
+   * DOMCTL_CREATE and DOMCTL_PHYSINFO.
    */
   domain: 8,
   /** u32: Reserved, 0 (not looked at). */
   pad: 12,
   /**
    * u64[8]: The command's payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown,
-   * domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.
+   * domctl_vcpus, domctl_device, domctl_create or domctl_physinfo from its first byte; the rest is
+   * not looked at.
    */
   payload: 16,
 } as const;
 
 /** Name of a struct of the ABI. */
-export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info' | 'grant_entry_v1' | 'grant_copy_ptr' | 'grant_copy_op' | 'domctl_getinfo' | 'domctl_list' | 'domctl_mem' | 'domctl_shutdown' | 'domctl_vcpus' | 'domctl_device' | 'domctl_create' | 'domctl_op';
+export type StructName = 'start_info' | 'device_info' | 'vcpu_time_info' | 'vcpu_info' | 'shared_info' | 'wallclock' | 'evtchn_status' | 'multicall_entry' | 'boot_info' | 'grant_entry_v1' | 'grant_copy_ptr' | 'grant_copy_op' | 'domctl_getinfo' | 'domctl_list' | 'domctl_mem' | 'domctl_shutdown' | 'domctl_vcpus' | 'domctl_device' | 'domctl_create' | 'domctl_physinfo' | 'domctl_op';
 
 /** Every struct of the ABI with its fields, by struct name. */
 export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   start_info: {
     name: 'start_info',
-    size: 80,
+    size: 88,
     align: 8,
     appendOnly: true,
     doc: 'Written by the host at boot; `_start` receives its address. Fields are only ever appended: read `size` before reading a field added after ABI 1.0 (each such field says since when it exists).',
@@ -548,6 +614,8 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'shutdown_reason', type: 'u32', offset: 60, count: 1, elemSize: 4, since: '1.4', doc: 'With shutdown_requested: the SHUTDOWN_* reason asked for (pass it to `sched_shutdown`).' },
       { name: 'mem_target', type: 'u64', offset: 64, count: 1, elemSize: 8, since: '1.4', doc: 'Bytes of memory the controlling domain wants this domain to hold (its balloon driver follows it); mem_size at boot. Rewritten by DOMCTL_SET_MEMORY_TARGET, which then raises VIRQ_CONTROL.' },
       { name: 'max_mem', type: 'u64', offset: 72, count: 1, elemSize: 8, since: '1.4', doc: 'The most memory this domain may hold (DOMCTL_SET_MAX_MEM); at boot mem_size, or the larger maximum its creator gave.' },
+      { name: 'vcpus_held', type: 'u32', offset: 80, count: 1, elemSize: 4, since: '1.5', doc: 'vCPUs this domain holds: it may bring up vCPUs 1..vcpus_held-1 (`vcpu_up`). nr_vcpus at boot; rewritten by DOMCTL_SET_VCPUS, which then raises VIRQ_CONTROL.' },
+      { name: 'devices_generation', type: 'u32', offset: 84, count: 1, elemSize: 4, since: '1.5', doc: '0 at boot; incremented each time a device is moved into or out of this domain\'s manifest (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), before VIRQ_CONTROL is raised. A guest that sees it change rescans the manifest.' },
     ],
   },
   device_info: {
@@ -706,7 +774,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   },
   domctl_getinfo: {
     name: 'domctl_getinfo',
-    size: 56,
+    size: 64,
     align: 8,
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen\'s xen_domctl_getdomaininfo).',
@@ -715,12 +783,14 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'flags', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DOMINF_* bits.' },
       { name: 'shutdown_reason', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'With DOMINF_SHUTDOWN: the SHUTDOWN_* reason the domain gave; otherwise 0.' },
       { name: 'shutdown_code', type: 'i32', offset: 12, count: 1, elemSize: 4, doc: 'With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0.' },
-      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs the domain may bring up.' },
+      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs the domain holds (start_info.vcpus_held): it may bring up vCPUs below this.' },
       { name: 'vcpus_online', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'vCPUs up now.' },
       { name: 'mem_size', type: 'u64', offset: 24, count: 1, elemSize: 8, doc: 'Bytes of its memory (the WebAssembly memory, which never shrinks).' },
       { name: 'max_mem', type: 'u64', offset: 32, count: 1, elemSize: 8, doc: 'The most memory it may hold (DOMCTL_SET_MAX_MEM; at creation mem_size or the larger maximum its creator gave).' },
       { name: 'mem_target', type: 'u64', offset: 40, count: 1, elemSize: 8, doc: 'Its balloon target (DOMCTL_SET_MEMORY_TARGET; mem_size at creation).' },
       { name: 'populated', type: 'u64', offset: 48, count: 1, elemSize: 8, doc: 'Bytes of that memory it holds: mem_size minus the frames it handed back with `decrease_reservation` (and has not taken again).' },
+      { name: 'max_vcpus', type: 'u32', offset: 56, count: 1, elemSize: 4, doc: 'vCPU slots the domain was created with (start_info.nr_vcpus): DOMCTL_SET_VCPUS may give it up to this many.' },
+      { name: 'pad', type: 'u32', offset: 60, count: 1, elemSize: 4, doc: 'Written as 0.' },
     ],
   },
   domctl_list: {
@@ -764,7 +834,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_SET_VCPUS.',
     fields: [
-      { name: 'nr_vcpus', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'vCPUs the domain may have online.' },
+      { name: 'nr_vcpus', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'vCPUs the domain is to hold, 1..its max_vcpus (start_info.nr_vcpus).' },
       { name: 'pad', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Reserved, 0.' },
     ],
   },
@@ -775,24 +845,41 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE.',
     fields: [
-      { name: 'type', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'ATTACH: a VIRTIO_ID_* value.' },
-      { name: 'index', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DETACH: the device\'s index in the manifest; ATTACH: written by the host, the new entry\'s index.' },
+      { name: 'index', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'ATTACH: an entry of the caller\'s manifest; DETACH: an entry of `domain`\'s manifest. It must describe a device (not DEVICE_NONE).' },
+      { name: 'new_index', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Written by the host: the device\'s entry in the manifest it moved into (the first DEVICE_NONE entry, else a new one at the end); its MMIO window is that entry\'s slot.' },
     ],
   },
   domctl_create: {
     name: 'domctl_create',
-    size: 32,
+    size: 48,
     align: 8,
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_CREATE.',
     fields: [
       { name: 'image', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'Guest address of the Wasm image bytes in the caller\'s memory.' },
-      { name: 'image_len', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Bytes of the image.' },
-      { name: 'mem_bytes', type: 'u64', offset: 8, count: 1, elemSize: 8, doc: 'Memory of the new domain, a multiple of 64 KiB, taken from the caller\'s allocation.' },
-      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs of the new domain, 1..MAX_VCPUS.' },
-      { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: 'SIF_PRIVILEGED to make the new domain a controlling domain too.' },
-      { name: 'domid', type: 'u32', offset: 24, count: 1, elemSize: 4, doc: 'Written by the host: the new domain\'s id. It starts paused.' },
-      { name: 'pad', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'Reserved, 0.' },
+      { name: 'image_len', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Bytes of the image (at least 8).' },
+      { name: 'mem_bytes', type: 'u64', offset: 8, count: 1, elemSize: 8, doc: 'Memory of the new domain: a non-zero multiple of 64 KiB, at most 4 GiB. mem_bytes / GRANT_FRAME_SIZE frames are taken from the host\'s free pool.' },
+      { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs of the new domain, 1..MAX_VCPUS, taken from the host\'s free vCPU pool; also its vCPU slots (start_info.nr_vcpus).' },
+      { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: '0, or SIF_PRIVILEGED to make the new domain a controlling domain too.' },
+      { name: 'cmdline', type: 'u32', offset: 24, count: 1, elemSize: 4, doc: 'Guest address of its command line in the caller\'s memory (not looked at when cmdline_len is 0).' },
+      { name: 'cmdline_len', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'Bytes of the command line, at most CMDLINE_MAX, without a NUL.' },
+      { name: 'name', type: 'u32', offset: 32, count: 1, elemSize: 4, doc: 'Guest address of its name in the caller\'s memory (not looked at when name_len is 0).' },
+      { name: 'name_len', type: 'u32', offset: 36, count: 1, elemSize: 4, doc: 'Bytes of the name: 0 (the host names it `dom<id>`) or 1..15 bytes of printable ASCII other than space, unused by any domain on the host.' },
+      { name: 'domid', type: 'u32', offset: 40, count: 1, elemSize: 4, doc: 'Written by the host: the new domain\'s id.' },
+      { name: 'pad', type: 'u32', offset: 44, count: 1, elemSize: 4, doc: 'Reserved, 0 (not looked at).' },
+    ],
+  },
+  domctl_physinfo: {
+    name: 'domctl_physinfo',
+    size: 16,
+    align: 4,
+    appendOnly: false,
+    doc: '`domctl_op.payload` of DOMCTL_PHYSINFO, written by the host. Frames are GRANT_FRAME_SIZE bytes. total_frames and total_vcpus change only when the host toolstack (src/control) adds or removes resources; domctl moves them between domains and the free pools, so the frames all domains hold plus free_frames always make total_frames (and likewise for vCPUs).',
+    fields: [
+      { name: 'total_frames', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'Frames all domains hold plus the free pool.' },
+      { name: 'free_frames', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'Frames in the free pool (handed back by `decrease_reservation` or by a destroyed domain, not yet taken).' },
+      { name: 'total_vcpus', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'vCPUs all domains hold plus the free vCPU pool.' },
+      { name: 'free_vcpus', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'vCPUs in the free vCPU pool.' },
     ],
   },
   domctl_op: {
@@ -804,9 +891,9 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
     fields: [
       { name: 'cmd', type: 'u32', offset: 0, count: 1, elemSize: 4, doc: 'A DOMCTL_* command.' },
       { name: 'interface_version', type: 'u32', offset: 4, count: 1, elemSize: 4, doc: 'DOMCTL_INTERFACE_VERSION.' },
-      { name: 'domain', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and DOMCTL_CREATE.' },
+      { name: 'domain', type: 'u32', offset: 8, count: 1, elemSize: 4, doc: 'The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST, DOMCTL_CREATE and DOMCTL_PHYSINFO.' },
       { name: 'pad', type: 'u32', offset: 12, count: 1, elemSize: 4, doc: 'Reserved, 0 (not looked at).' },
-      { name: 'payload', type: 'u64', offset: 16, count: 8, elemSize: 8, doc: 'The command\'s payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown, domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.' },
+      { name: 'payload', type: 'u64', offset: 16, count: 8, elemSize: 8, doc: 'The command\'s payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown, domctl_vcpus, domctl_device, domctl_create or domctl_physinfo from its first byte; the rest is not looked at.' },
     ],
   },
 };

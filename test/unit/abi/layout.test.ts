@@ -50,7 +50,7 @@ describe('struct layout (TS side)', () => {
   }
 
   it('has the literal sizes and offsets guests were built against', () => {
-    expect(abi.START_INFO_SIZE).toBe(80);
+    expect(abi.START_INFO_SIZE).toBe(88);
     expect(abi.START_INFO_OFF.magic).toBe(0);
     expect(abi.START_INFO_OFF.mem_size).toBe(24);
     expect(abi.START_INFO_OFF.reserved_base).toBe(44);
@@ -85,18 +85,21 @@ describe('struct layout (TS side)', () => {
     expect(abi.DOMCTL_OP_SIZE).toBe(80);
     expect(abi.DOMCTL_OP_OFF).toEqual({ cmd: 0, interface_version: 4, domain: 8, pad: 12, payload: 16 });
     expect(abi.STRUCTS.domctl_op.align).toBe(8);
-    expect(abi.DOMCTL_GETINFO_SIZE).toBe(56);
-    expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40, populated: 48 });
+    // DOMCTL_INTERFACE_VERSION 2 (ABI 1.5) appended max_vcpus to getinfo, so it fills the payload.
+    expect(abi.DOMCTL_GETINFO_SIZE).toBe(64);
+    expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40, populated: 48, max_vcpus: 56, pad: 60 });
     expect(abi.DOMCTL_LIST_OFF).toEqual({ buffer: 0, max: 4, nr: 8, total: 12 });
-    expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 32]);
-    expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, domid: 24, pad: 28 });
+    expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 48]);
+    expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, cmdline: 24, cmdline_len: 28, name: 32, name_len: 36, domid: 40, pad: 44 });
+    expect(abi.DOMCTL_DEVICE_OFF).toEqual({ index: 0, new_index: 4 });
     // Every payload fits the op's payload area.
     for (const n of ['domctl_getinfo', 'domctl_list', 'domctl_mem', 'domctl_shutdown', 'domctl_vcpus', 'domctl_device', 'domctl_create'] as const) {
       expect(abi.STRUCTS[n].size, n).toBeLessThanOrEqual(abi.DOMCTL_OP_SIZE - abi.DOMCTL_OP_OFF.payload);
     }
-    // start_info grew by appending (1.4): the shutdown request, the memory target and the max.
-    expect(abi.START_INFO_SIZE).toBe(80);
+    // start_info grew by appending (1.4): the shutdown request, the memory target and the max;
+    // (1.5) the vCPUs held and the device manifest's generation.
     expect([abi.START_INFO_OFF.shutdown_requested, abi.START_INFO_OFF.shutdown_reason, abi.START_INFO_OFF.mem_target, abi.START_INFO_OFF.max_mem]).toEqual([56, 60, 64, 72]);
+    expect([abi.START_INFO_OFF.vcpus_held, abi.START_INFO_OFF.devices_generation]).toEqual([80, 84]);
   });
 
   it('sizes shared_info for MAX_VCPUS slots and NR_EVENT_CHANNELS bits', () => {
@@ -106,7 +109,7 @@ describe('struct layout (TS side)', () => {
 
   it('has the literal version and well-known codes', () => {
     expect(abi.ABI_VERSION).toBe((abi.ABI_VERSION_MAJOR << 16) | abi.ABI_VERSION_MINOR);
-    expect(abi.ABI_VERSION).toBe(0x10004);
+    expect(abi.ABI_VERSION).toBe(0x10005);
     // Xen's numbering, so Xen-literate guests read the same values.
     expect([abi.GTF_INVALID, abi.GTF_PERMIT_ACCESS, abi.GTF_TYPE_MASK, abi.GTF_READONLY]).toEqual([0, 1, 3, 4]);
     expect([abi.GNTCOPY_SOURCE_GREF, abi.GNTCOPY_DEST_GREF]).toEqual([1, 2]);
@@ -114,11 +117,11 @@ describe('struct layout (TS side)', () => {
     expect([abi.Hc.grant_setup, abi.Hc.grant_copy, abi.Hc.grant_map, abi.Hc.domctl]).toEqual([23, 24, 25, 26]);
     expect([abi.EPERM, abi.ESRCH, abi.ENOMEM, abi.EOPNOTSUPP]).toEqual([-1, -3, -12, -95]);
     expect([abi.Hc.decrease_reservation, abi.Hc.increase_reservation]).toEqual([27, 28]);
-    expect([abi.DOMCTL_INTERFACE_VERSION, abi.DOMCTL_CREATE, abi.DOMCTL_REQUEST_SHUTDOWN, abi.VIRQ_CONTROL]).toEqual([1, 1, 12, 16]);
+    expect([abi.DOMCTL_INTERFACE_VERSION, abi.DOMCTL_CREATE, abi.DOMCTL_REQUEST_SHUTDOWN, abi.VIRQ_CONTROL]).toEqual([2, 1, 12, 16]);
     expect([abi.DOMINF_DYING, abi.DOMINF_SHUTDOWN, abi.DOMINF_PAUSED]).toEqual([1, 4, 8]);
     expect([abi.GRANT_TABLE_MAX, abi.GRANT_COPY_MAX, abi.GRANT_FRAME_SIZE]).toEqual([512, 256, 4096]);
     expect(abi.EVTCHNSTAT_DEVICE).toBe(3);
-    expect([abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([1, 2, 3]);
+    expect([abi.DEVICE_NONE, abi.VIRTIO_ID_NET, abi.VIRTIO_ID_BLOCK, abi.VIRTIO_ID_CONSOLE]).toEqual([0, 1, 2, 3]);
     expect([abi.MAX_DEVICES, abi.MMIO_DEVICE_BASE, abi.MMIO_WINDOW_SIZE]).toEqual([16, 0xfe000000, 4096]);
     expect(abi.STRUCTS.start_info.fields.filter((f) => f.since !== undefined).map((f) => [f.name, f.since])).toEqual([
       ['nr_devices', '1.1'],
@@ -127,6 +130,8 @@ describe('struct layout (TS side)', () => {
       ['shutdown_reason', '1.4'],
       ['mem_target', '1.4'],
       ['max_mem', '1.4'],
+      ['vcpus_held', '1.5'],
+      ['devices_generation', '1.5'],
     ]);
     expect(abi.EFAULT).toBe(-14);
     expect(abi.ENOSYS).toBe(-38);

@@ -51,7 +51,7 @@ describe('spec validator', () => {
 
   it('rejects a wrong struct size and align', () => {
     const p = problems(broken((s) => { s.structs[0]!.size = 44; s.structs[0]!.align = 4; }));
-    expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/size: start_info declares size 44 .* give 80/));
+    expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/size: start_info declares size 44 .* give 88/));
     expect(p).toContainEqual(expect.stringMatching(/^\/structs\/0\/align: /));
   });
 
@@ -108,8 +108,8 @@ describe('spec validator', () => {
   it('checks per-field since: not after the version, append-only structs only, in version order, no gaps', () => {
     const si = (s: AbiSpec) => s.structs[0]!;
     const last = (s: AbiSpec) => si(s).fields[si(s).fields.length - 1]!;
-    expect(problems(broken((s) => { last(s).since = '1.5'; }))).toContainEqual(
-      expect.stringMatching(/^\/structs\/0\/fields\/\d+\/since: start_info\.max_mem is since 1\.5, later than the spec version 1\.4/),
+    expect(problems(broken((s) => { last(s).since = '1.6'; }))).toContainEqual(
+      expect.stringMatching(/^\/structs\/0\/fields\/\d+\/since: start_info\.devices_generation is since 1\.6, later than the spec version 1\.5/),
     );
     expect(problems(broken((s) => { si(s).fields[0]!.since = '1.1'; }))).toContainEqual(
       expect.stringMatching(/^\/structs\/0\/fields\/1\/since: start_info\.abi_version follows a field added in 1\.1, so it needs a since/),

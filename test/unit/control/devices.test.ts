@@ -58,7 +58,7 @@ describe('device manifest', () => {
     const d = hv.createDomain({ name: 'a', memBytes: 256 * 1024, vcpus: 1 });
     const m = readManifest(d);
     expect(m).toMatchObject({ size: START_INFO_SIZE, version: ABI_VERSION, n: 0, at: d.layout.startInfo + DEVICES_OFFSET, entries: [] });
-    expect(START_INFO_SIZE).toBe(80);
+    expect(START_INFO_SIZE).toBe(88);
     // Past the longest command line, inside the page, inside the reserved area.
     expect(m.at).toBeGreaterThanOrEqual(d.layout.cmdline + 1025);
     expect(m.at + MAX_DEVICES * DEVICE_INFO_SIZE).toBeLessThanOrEqual(d.layout.startInfo + 4096);
@@ -124,7 +124,7 @@ describe('device manifest', () => {
     const report = await sys.run();
     expect(report.ok).toBe(true);
     expect(Object.fromEntries(regs)).toEqual({
-      0: 80, // start_info.size (ABI 1.4)
+      0: 88, // start_info.size (ABI 1.5)
       4: 2, // nr_devices
       8: 0x616476, // "vda\0" little-endian
       12: 0, // name[12..16]: NUL padding

@@ -23,7 +23,7 @@
  * as high as the guest's.
  */
 #define PV_ABI_VERSION_MAJOR 1
-#define PV_ABI_VERSION_MINOR 4
+#define PV_ABI_VERSION_MINOR 5
 #define PV_ABI_VERSION ((PV_ABI_VERSION_MAJOR << 16) | PV_ABI_VERSION_MINOR)
 
 /* ---- Hypercall numbers (0 is reserved and returns PV_ENOSYS) ---- */
@@ -137,7 +137,9 @@
 #define PV_VIRQ_TIMER 0
 /** Console input is available for `console_read`. Global: bind it on one vCPU. */
 #define PV_VIRQ_CONSOLE 2
-/** The controlling domain asked something of this domain with `domctl`: a shutdown (`start_info.shutdown_requested`, `start_info.shutdown_reason`) or a new memory target (`start_info.mem_target`); read those fields. Global: bind it on one vCPU. pvisor's own number (Xen signals these through xenstore watches), clear of Xen's VIRQs. */
+/** (since 1.5) A domain shut down, crashed or was destroyed: raised on every controlling domain (Xen's VIRQ_DOM_EXC, same number), so a toolstack can look with DOMCTL_GETINFO or DOMCTL_LIST instead of polling. Global: bind it on one vCPU. */
+#define PV_VIRQ_DOM_EXC 3
+/** The controlling domain asked something of this domain with `domctl`: a shutdown (`start_info.shutdown_requested`, `start_info.shutdown_reason`), a new memory target (`start_info.mem_target`), a new vCPU count (`start_info.vcpus_held`) or a changed device manifest (`start_info.devices_generation`); read those fields and compare with what was last seen. Global: bind it on one vCPU. pvisor's own number (Xen signals these through xenstore watches), clear of Xen's VIRQs. */
 #define PV_VIRQ_CONTROL 16
 
 /* ---- Constants: evtchn_state. `evtchn_status.state` values (Xen's numbering). ---- */
@@ -171,6 +173,8 @@
 
 /* ---- Constants: device_type. `device_info.type` values: virtio device ids (virtio 1.2, section 5). ---- */
 
+/** An empty manifest entry: the device that was there was moved to another domain (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE). Its window reads as nothing mapped; the entry may be reused by a later move. */
+#define PV_DEVICE_NONE 0
 /** virtio-net network card. */
 #define PV_VIRTIO_ID_NET 1
 /** virtio-blk block device. */
@@ -230,9 +234,9 @@
 
 /* ---- Constants: domctl. `domctl_op.cmd` values, and the interface version every `domctl_op` carries (Xen's XEN_DOMCTL_* idea, pvisor's own numbering). ---- */
 
-/** The value `domctl_op.interface_version` must hold; any other makes `domctl` fail with EINVAL. Bumped whenever a domctl payload changes meaning. */
-#define PV_DOMCTL_INTERFACE_VERSION 1
-/** Create a domain from an image in the caller's memory (payload `domctl_create`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+/** The value `domctl_op.interface_version` must hold; any other makes `domctl` fail with EINVAL. Bumped whenever a domctl payload changes meaning (2 since ABI 1.5: domctl_create and domctl_device were laid out anew when the host implemented them, domctl_getinfo gained max_vcpus). As Xen's domctl, it is the toolstack's interface, not a stable guest ABI: a controlling domain is built against the host it controls. */
+#define PV_DOMCTL_INTERFACE_VERSION 2
+/** Create a domain from a Wasm image in the caller's memory (payload `domctl_create`), with memory and vCPUs taken from the host's free pools. It starts paused; DOMCTL_UNPAUSE starts it. */
 #define PV_DOMCTL_CREATE 1
 /** Take domain `domain` off the host for good (not the caller): its vCPUs stop, its event channels close (peers' inter-domain ports go back to unbound), its id is never given again. No payload. */
 #define PV_DOMCTL_DESTROY 2
@@ -246,16 +250,18 @@
 #define PV_DOMCTL_LIST 6
 /** Record the most memory domain `domain` may hold (payload `domctl_mem`). */
 #define PV_DOMCTL_SET_MAX_MEM 7
-/** Set how many vCPUs domain `domain` may have online (payload `domctl_vcpus`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+/** Set how many vCPUs domain `domain` holds (payload `domctl_vcpus`): vCPUs move between it and the host's free vCPU pool. */
 #define PV_DOMCTL_SET_VCPUS 8
-/** Attach a virtio device to a running domain (payload `domctl_device`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+/** Move a device from the caller's manifest into domain `domain`'s (payload `domctl_device`). */
 #define PV_DOMCTL_ATTACH_DEVICE 9
-/** Detach a device from a running domain (payload `domctl_device`). Not implemented by this host yet (issue 6): EOPNOTSUPP. */
+/** Move a device from domain `domain`'s manifest back into the caller's (payload `domctl_device`). */
 #define PV_DOMCTL_DETACH_DEVICE 10
 /** Set the memory target of domain `domain` for its balloon driver (payload `domctl_mem`): written to its `start_info.mem_target`, then its VIRQ_CONTROL fires. */
 #define PV_DOMCTL_SET_MEMORY_TARGET 11
 /** Ask domain `domain` to shut itself down (payload `domctl_shutdown`): the reason goes to its `start_info.shutdown_reason`, `start_info.shutdown_requested` becomes 1, then its VIRQ_CONTROL fires. Cooperative: the domain shuts down when it calls `sched_shutdown`. */
 #define PV_DOMCTL_REQUEST_SHUTDOWN 12
+/** (since 1.5) Describe the host's accounts: the host writes payload `domctl_physinfo` (Xen's XEN_SYSCTL_physinfo). `domain` is not looked at. */
+#define PV_DOMCTL_PHYSINFO 13
 
 /* ---- Constants: dominf. `domctl_getinfo.flags` bits (Xen's XEN_DOMINF_* where one exists). ---- */
 
@@ -274,7 +280,7 @@
  * Written by the host at boot; `_start` receives its address. Fields are only ever appended: read
  * `size` before reading a field added after ABI 1.0 (each such field says since when it exists).
  *
- * Size 80 bytes, align 8, append-only.
+ * Size 88 bytes, align 8, append-only.
  */
 struct pv_start_info {
     /** +0: START_INFO_MAGIC. */
@@ -327,10 +333,21 @@ struct pv_start_info {
      * or the larger maximum its creator gave.
      */
     uint64_t max_mem;
+    /**
+     * +80 (since 1.5): vCPUs this domain holds: it may bring up vCPUs 1..vcpus_held-1 (`vcpu_up`).
+     * nr_vcpus at boot; rewritten by DOMCTL_SET_VCPUS, which then raises VIRQ_CONTROL.
+     */
+    uint32_t vcpus_held;
+    /**
+     * +84 (since 1.5): 0 at boot; incremented each time a device is moved into or out of this
+     * domain's manifest (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), before VIRQ_CONTROL is
+     * raised. A guest that sees it change rescans the manifest.
+     */
+    uint32_t devices_generation;
 };
 /** Typedef of struct pv_start_info. */
 typedef struct pv_start_info pv_start_info_t;
-__extension__ _Static_assert(sizeof(struct pv_start_info) == 80, "sizeof(struct pv_start_info) must be 80");
+__extension__ _Static_assert(sizeof(struct pv_start_info) == 88, "sizeof(struct pv_start_info) must be 88");
 __extension__ _Static_assert(__alignof__(struct pv_start_info) == 8, "alignof(struct pv_start_info) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_start_info, magic) == 0, "offsetof(struct pv_start_info, magic) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_start_info, abi_version) == 4, "offsetof(struct pv_start_info, abi_version) must be 4");
@@ -349,6 +366,8 @@ __extension__ _Static_assert(offsetof(struct pv_start_info, shutdown_requested) 
 __extension__ _Static_assert(offsetof(struct pv_start_info, shutdown_reason) == 60, "offsetof(struct pv_start_info, shutdown_reason) must be 60");
 __extension__ _Static_assert(offsetof(struct pv_start_info, mem_target) == 64, "offsetof(struct pv_start_info, mem_target) must be 64");
 __extension__ _Static_assert(offsetof(struct pv_start_info, max_mem) == 72, "offsetof(struct pv_start_info, max_mem) must be 72");
+__extension__ _Static_assert(offsetof(struct pv_start_info, vcpus_held) == 80, "offsetof(struct pv_start_info, vcpus_held) must be 80");
+__extension__ _Static_assert(offsetof(struct pv_start_info, devices_generation) == 84, "offsetof(struct pv_start_info, devices_generation) must be 84");
 
 /**
  * One entry of the device manifest (`start_info.devices`), written by the host at boot. Entries are
@@ -683,7 +702,7 @@ __extension__ _Static_assert(offsetof(struct pv_grant_copy_op, pad) == 22, "offs
 /**
  * `domctl_op.payload` of DOMCTL_GETINFO, written by the host (Xen's xen_domctl_getdomaininfo).
  *
- * Size 56 bytes, align 8.
+ * Size 64 bytes, align 8.
  */
 struct pv_domctl_getinfo {
     /** +0: The domain described (DOMID_SELF resolved to the caller's id). */
@@ -694,7 +713,7 @@ struct pv_domctl_getinfo {
     uint32_t shutdown_reason;
     /** +12: With DOMINF_SHUTDOWN: the exit code the domain gave; otherwise 0. */
     int32_t shutdown_code;
-    /** +16: vCPUs the domain may bring up. */
+    /** +16: vCPUs the domain holds (start_info.vcpus_held): it may bring up vCPUs below this. */
     uint32_t nr_vcpus;
     /** +20: vCPUs up now. */
     uint32_t vcpus_online;
@@ -712,10 +731,17 @@ struct pv_domctl_getinfo {
      * `decrease_reservation` (and has not taken again).
      */
     uint64_t populated;
+    /**
+     * +56: vCPU slots the domain was created with (start_info.nr_vcpus): DOMCTL_SET_VCPUS may give
+     * it up to this many.
+     */
+    uint32_t max_vcpus;
+    /** +60: Written as 0. */
+    uint32_t pad;
 };
 /** Typedef of struct pv_domctl_getinfo. */
 typedef struct pv_domctl_getinfo pv_domctl_getinfo_t;
-__extension__ _Static_assert(sizeof(struct pv_domctl_getinfo) == 56, "sizeof(struct pv_domctl_getinfo) must be 56");
+__extension__ _Static_assert(sizeof(struct pv_domctl_getinfo) == 64, "sizeof(struct pv_domctl_getinfo) must be 64");
 __extension__ _Static_assert(__alignof__(struct pv_domctl_getinfo) == 8, "alignof(struct pv_domctl_getinfo) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, domid) == 0, "offsetof(struct pv_domctl_getinfo, domid) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, flags) == 4, "offsetof(struct pv_domctl_getinfo, flags) must be 4");
@@ -727,6 +753,8 @@ __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_size) == 24,
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, max_mem) == 32, "offsetof(struct pv_domctl_getinfo, max_mem) must be 32");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, mem_target) == 40, "offsetof(struct pv_domctl_getinfo, mem_target) must be 40");
 __extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, populated) == 48, "offsetof(struct pv_domctl_getinfo, populated) must be 48");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, max_vcpus) == 56, "offsetof(struct pv_domctl_getinfo, max_vcpus) must be 56");
+__extension__ _Static_assert(offsetof(struct pv_domctl_getinfo, pad) == 60, "offsetof(struct pv_domctl_getinfo, pad) must be 60");
 
 /**
  * `domctl_op.payload` of DOMCTL_LIST: the caller gives `buffer` and `max`, the host writes `nr` and
@@ -798,7 +826,7 @@ __extension__ _Static_assert(offsetof(struct pv_domctl_shutdown, pad) == 4, "off
  * Size 8 bytes, align 4.
  */
 struct pv_domctl_vcpus {
-    /** +0: vCPUs the domain may have online. */
+    /** +0: vCPUs the domain is to hold, 1..its max_vcpus (start_info.nr_vcpus). */
     uint32_t nr_vcpus;
     /** +4: Reserved, 0. */
     uint32_t pad;
@@ -816,53 +844,110 @@ __extension__ _Static_assert(offsetof(struct pv_domctl_vcpus, pad) == 4, "offset
  * Size 8 bytes, align 4.
  */
 struct pv_domctl_device {
-    /** +0: ATTACH: a VIRTIO_ID_* value. */
-    uint32_t type;
     /**
-     * +4: DETACH: the device's index in the manifest; ATTACH: written by the host, the new entry's
-     * index.
+     * +0: ATTACH: an entry of the caller's manifest; DETACH: an entry of `domain`'s manifest. It
+     * must describe a device (not DEVICE_NONE).
      */
     uint32_t index;
+    /**
+     * +4: Written by the host: the device's entry in the manifest it moved into (the first
+     * DEVICE_NONE entry, else a new one at the end); its MMIO window is that entry's slot.
+     */
+    uint32_t new_index;
 };
 /** Typedef of struct pv_domctl_device. */
 typedef struct pv_domctl_device pv_domctl_device_t;
 __extension__ _Static_assert(sizeof(struct pv_domctl_device) == 8, "sizeof(struct pv_domctl_device) must be 8");
 __extension__ _Static_assert(__alignof__(struct pv_domctl_device) == 4, "alignof(struct pv_domctl_device) must be 4");
-__extension__ _Static_assert(offsetof(struct pv_domctl_device, type) == 0, "offsetof(struct pv_domctl_device, type) must be 0");
-__extension__ _Static_assert(offsetof(struct pv_domctl_device, index) == 4, "offsetof(struct pv_domctl_device, index) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_device, index) == 0, "offsetof(struct pv_domctl_device, index) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_device, new_index) == 4, "offsetof(struct pv_domctl_device, new_index) must be 4");
 
 /**
  * `domctl_op.payload` of DOMCTL_CREATE.
  *
- * Size 32 bytes, align 8.
+ * Size 48 bytes, align 8.
  */
 struct pv_domctl_create {
     /** +0: Guest address of the Wasm image bytes in the caller's memory. */
     uint32_t image;
-    /** +4: Bytes of the image. */
+    /** +4: Bytes of the image (at least 8). */
     uint32_t image_len;
-    /** +8: Memory of the new domain, a multiple of 64 KiB, taken from the caller's allocation. */
+    /**
+     * +8: Memory of the new domain: a non-zero multiple of 64 KiB, at most 4 GiB. mem_bytes /
+     * GRANT_FRAME_SIZE frames are taken from the host's free pool.
+     */
     uint64_t mem_bytes;
-    /** +16: vCPUs of the new domain, 1..MAX_VCPUS. */
+    /**
+     * +16: vCPUs of the new domain, 1..MAX_VCPUS, taken from the host's free vCPU pool; also its
+     * vCPU slots (start_info.nr_vcpus).
+     */
     uint32_t nr_vcpus;
-    /** +20: SIF_PRIVILEGED to make the new domain a controlling domain too. */
+    /** +20: 0, or SIF_PRIVILEGED to make the new domain a controlling domain too. */
     uint32_t flags;
-    /** +24: Written by the host: the new domain's id. It starts paused. */
+    /**
+     * +24: Guest address of its command line in the caller's memory (not looked at when cmdline_len
+     * is 0).
+     */
+    uint32_t cmdline;
+    /** +28: Bytes of the command line, at most CMDLINE_MAX, without a NUL. */
+    uint32_t cmdline_len;
+    /** +32: Guest address of its name in the caller's memory (not looked at when name_len is 0). */
+    uint32_t name;
+    /**
+     * +36: Bytes of the name: 0 (the host names it `dom<id>`) or 1..15 bytes of printable ASCII
+     * other than space, unused by any domain on the host.
+     */
+    uint32_t name_len;
+    /** +40: Written by the host: the new domain's id. */
     uint32_t domid;
-    /** +28: Reserved, 0. */
+    /** +44: Reserved, 0 (not looked at). */
     uint32_t pad;
 };
 /** Typedef of struct pv_domctl_create. */
 typedef struct pv_domctl_create pv_domctl_create_t;
-__extension__ _Static_assert(sizeof(struct pv_domctl_create) == 32, "sizeof(struct pv_domctl_create) must be 32");
+__extension__ _Static_assert(sizeof(struct pv_domctl_create) == 48, "sizeof(struct pv_domctl_create) must be 48");
 __extension__ _Static_assert(__alignof__(struct pv_domctl_create) == 8, "alignof(struct pv_domctl_create) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_domctl_create, image) == 0, "offsetof(struct pv_domctl_create, image) must be 0");
 __extension__ _Static_assert(offsetof(struct pv_domctl_create, image_len) == 4, "offsetof(struct pv_domctl_create, image_len) must be 4");
 __extension__ _Static_assert(offsetof(struct pv_domctl_create, mem_bytes) == 8, "offsetof(struct pv_domctl_create, mem_bytes) must be 8");
 __extension__ _Static_assert(offsetof(struct pv_domctl_create, nr_vcpus) == 16, "offsetof(struct pv_domctl_create, nr_vcpus) must be 16");
 __extension__ _Static_assert(offsetof(struct pv_domctl_create, flags) == 20, "offsetof(struct pv_domctl_create, flags) must be 20");
-__extension__ _Static_assert(offsetof(struct pv_domctl_create, domid) == 24, "offsetof(struct pv_domctl_create, domid) must be 24");
-__extension__ _Static_assert(offsetof(struct pv_domctl_create, pad) == 28, "offsetof(struct pv_domctl_create, pad) must be 28");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, cmdline) == 24, "offsetof(struct pv_domctl_create, cmdline) must be 24");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, cmdline_len) == 28, "offsetof(struct pv_domctl_create, cmdline_len) must be 28");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, name) == 32, "offsetof(struct pv_domctl_create, name) must be 32");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, name_len) == 36, "offsetof(struct pv_domctl_create, name_len) must be 36");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, domid) == 40, "offsetof(struct pv_domctl_create, domid) must be 40");
+__extension__ _Static_assert(offsetof(struct pv_domctl_create, pad) == 44, "offsetof(struct pv_domctl_create, pad) must be 44");
+
+/**
+ * `domctl_op.payload` of DOMCTL_PHYSINFO, written by the host. Frames are GRANT_FRAME_SIZE bytes.
+ * total_frames and total_vcpus change only when the host toolstack (src/control) adds or removes
+ * resources; domctl moves them between domains and the free pools, so the frames all domains hold
+ * plus free_frames always make total_frames (and likewise for vCPUs).
+ *
+ * Size 16 bytes, align 4.
+ */
+struct pv_domctl_physinfo {
+    /** +0: Frames all domains hold plus the free pool. */
+    uint32_t total_frames;
+    /**
+     * +4: Frames in the free pool (handed back by `decrease_reservation` or by a destroyed domain,
+     * not yet taken).
+     */
+    uint32_t free_frames;
+    /** +8: vCPUs all domains hold plus the free vCPU pool. */
+    uint32_t total_vcpus;
+    /** +12: vCPUs in the free vCPU pool. */
+    uint32_t free_vcpus;
+};
+/** Typedef of struct pv_domctl_physinfo. */
+typedef struct pv_domctl_physinfo pv_domctl_physinfo_t;
+__extension__ _Static_assert(sizeof(struct pv_domctl_physinfo) == 16, "sizeof(struct pv_domctl_physinfo) must be 16");
+__extension__ _Static_assert(__alignof__(struct pv_domctl_physinfo) == 4, "alignof(struct pv_domctl_physinfo) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_physinfo, total_frames) == 0, "offsetof(struct pv_domctl_physinfo, total_frames) must be 0");
+__extension__ _Static_assert(offsetof(struct pv_domctl_physinfo, free_frames) == 4, "offsetof(struct pv_domctl_physinfo, free_frames) must be 4");
+__extension__ _Static_assert(offsetof(struct pv_domctl_physinfo, total_vcpus) == 8, "offsetof(struct pv_domctl_physinfo, total_vcpus) must be 8");
+__extension__ _Static_assert(offsetof(struct pv_domctl_physinfo, free_vcpus) == 12, "offsetof(struct pv_domctl_physinfo, free_vcpus) must be 12");
 
 /**
  * The argument of `domctl` (Xen's struct xen_domctl): a header the host reads, and a payload whose
@@ -878,15 +963,16 @@ struct pv_domctl_op {
     /** +4: DOMCTL_INTERFACE_VERSION. */
     uint32_t interface_version;
     /**
-     * +8: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST and
-     * DOMCTL_CREATE.
+     * +8: The domain the command acts on (DOMID_SELF: the caller); not looked at by DOMCTL_LIST,
+     * DOMCTL_CREATE and DOMCTL_PHYSINFO.
      */
     uint32_t domain;
     /** +12: Reserved, 0 (not looked at). */
     uint32_t pad;
     /**
      * +16: The command's payload: a domctl_getinfo, domctl_list, domctl_mem, domctl_shutdown,
-     * domctl_vcpus, domctl_device or domctl_create from its first byte; the rest is not looked at.
+     * domctl_vcpus, domctl_device, domctl_create or domctl_physinfo from its first byte; the rest
+     * is not looked at.
      */
     uint64_t payload[8];
 };
@@ -1121,8 +1207,8 @@ static inline int32_t pv_evtchn_bind_interdomain(uint32_t remote_dom, uint32_t r
  * interrupt on a vCPU to a new port.
  *
  * @param virq A VIRQ_* value.
- * @param vcpu The vCPU (a global VIRQ, VIRQ_CONSOLE or VIRQ_CONTROL: must be a valid vCPU; its
- * events go there).
+ * @param vcpu The vCPU (a global VIRQ, VIRQ_CONSOLE, VIRQ_CONTROL or VIRQ_DOM_EXC: must be a valid
+ * vCPU; its events go there).
  *
  * @return The new port. Errors:
  *   PV_EINVAL: virq is not a VIRQ_* value or vcpu is not below nr_vcpus.
@@ -1235,7 +1321,7 @@ static inline int32_t pv_evtchn_status(uint32_t port, void *out)
  * @param arg Passed to the entry function.
  *
  * @return 0. Errors:
- *   PV_EINVAL: vcpu is 0 or not below nr_vcpus, or stack is not 16-byte aligned.
+ *   PV_EINVAL: vcpu is 0 or not below nr_vcpus, or (since 1.5) not below start_info.vcpus_held, or stack is not 16-byte aligned.
  *   PV_EFAULT: stack is 0 or beyond guest memory.
  *   PV_EBUSY: The vCPU is already up.
  *   PV_ENOSYS: The guest does not export pv_vcpu_entry and __stack_pointer.
@@ -1385,34 +1471,74 @@ static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
  * hypercall): one call, one `domctl_op` whose `cmd` chooses the operation. Only a controlling
  * domain (start_info.flags has SIF_PRIVILEGED) may make it; any other gets EPERM and nothing is
  * read or changed. The host then reads the op once and checks, in order: interface_version (EINVAL
- * unless DOMCTL_INTERFACE_VERSION), cmd (EINVAL for an unknown one; EOPNOTSUPP for DOMCTL_CREATE,
- * DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE, which are not implemented by
- * this host yet (issue 6): the host toolstack (src/control) creates domains, and vCPU and device
- * hotplug are still to come), then `domain` (DOMID_SELF: the caller; ESRCH when no domain has that
- * id: never created, or destroyed), then the command's own checks. Commands: DOMCTL_GETINFO writes
- * a domctl_getinfo to the payload. DOMCTL_LIST writes min(max, total) domain ids in creation order
- * to `buffer` and `nr`, `total` to the payload. DOMCTL_PAUSE and DOMCTL_UNPAUSE pause and resume a
- * domain other than the caller (pausing a paused or ended domain, or resuming one that is not
- * paused, changes nothing and returns 0). DOMCTL_DESTROY takes a domain other than the caller off
- * the host; the frames it held go to the host's free pool. DOMCTL_SET_MAX_MEM records the most
- * memory a domain may hold, at least what it has now, and writes it to its start_info.max_mem (a
- * WebAssembly memory cannot shrink and its maximum is fixed when it is made, so this is accounting:
- * no memory moves). DOMCTL_SET_MEMORY_TARGET writes the target to the domain's
- * start_info.mem_target and raises its VIRQ_CONTROL (when bound and the domain has not ended); the
- * domain's balloon driver follows it. DOMCTL_REQUEST_SHUTDOWN writes the reason to the domain's
- * start_info.shutdown_reason, sets start_info.shutdown_requested to 1 and raises its VIRQ_CONTROL;
- * the domain shuts down when it calls `sched_shutdown`, so a domain that ignores the request runs
- * on (destroy it). A domain that has shut down or crashed can still be described, listed, given a
- * max and a target (recorded), and destroyed; asking it to shut down again fails with EINVAL.
+ * unless DOMCTL_INTERFACE_VERSION), cmd (EINVAL for an unknown one), then `domain` (DOMID_SELF: the
+ * caller; ESRCH when no domain has that id: never created, or destroyed), then the command's own
+ * checks. Commands: DOMCTL_GETINFO writes a domctl_getinfo to the payload. DOMCTL_LIST writes
+ * min(max, total) domain ids in creation order to `buffer` and `nr`, `total` to the payload.
+ * DOMCTL_PAUSE and DOMCTL_UNPAUSE pause and resume a domain other than the caller (pausing a paused
+ * or ended domain, or resuming one that is not paused, changes nothing and returns 0).
+ * DOMCTL_DESTROY takes a domain other than the caller off the host; the frames it held go to the
+ * host's free pool. DOMCTL_SET_MAX_MEM records the most memory a domain may hold, at least what it
+ * has now, and writes it to its start_info.max_mem (a WebAssembly memory cannot shrink and its
+ * maximum is fixed when it is made, so this is accounting: no memory moves).
+ * DOMCTL_SET_MEMORY_TARGET writes the target to the domain's start_info.mem_target and raises its
+ * VIRQ_CONTROL (when bound and the domain has not ended); the domain's balloon driver follows it.
+ * DOMCTL_REQUEST_SHUTDOWN writes the reason to the domain's start_info.shutdown_reason, sets
+ * start_info.shutdown_requested to 1 and raises its VIRQ_CONTROL; the domain shuts down when it
+ * calls `sched_shutdown`, so a domain that ignores the request runs on (destroy it). A domain that
+ * has shut down or crashed can still be described, listed, given a max and a target (recorded), and
+ * destroyed; asking it to shut down again fails with EINVAL. DOMCTL_CREATE (since 1.5) checks, in
+ * order: flags (EINVAL unless 0 or SIF_PRIVILEGED), nr_vcpus (EINVAL unless 1..MAX_VCPUS),
+ * mem_bytes (EINVAL unless a non-zero multiple of 65536 up to 4 GiB), cmdline_len (EINVAL above
+ * CMDLINE_MAX) and name_len (EINVAL above 15), that the image, command line and name lie inside the
+ * caller's memory (EFAULT), the name (EINVAL unless printable ASCII without spaces; EEXIST when a
+ * domain has it), the free pools (ENOMEM unless the host's free pool holds mem_bytes /
+ * GRANT_FRAME_SIZE frames and its free vCPU pool nr_vcpus vCPUs), then the image (EINVAL when it is
+ * not a guest the host can run with that memory and those vCPUs: the host log names every problem;
+ * EOPNOTSUPP on a host without a loader, such as the bare core). It copies the image once, creates
+ * the domain paused, takes the frames and vCPUs from the pools, records the caller as its creator,
+ * and writes `domid`. Resources move, they are never created: a controlling domain that wants to
+ * create a client first hands frames back with `decrease_reservation` and vCPUs with
+ * DOMCTL_SET_VCPUS on itself (as Xen's dom0 balloons down before `xl create`). Compiling the image
+ * happens inside the call (instrumentation is cached by content hash). DOMCTL_SET_VCPUS (since 1.5)
+ * sets how many vCPUs `domain` holds, n in 1..its nr_vcpus (EINVAL otherwise): raising takes the
+ * difference from the host's free vCPU pool (ENOMEM when it holds fewer); lowering first takes down
+ * every vCPU at or above n that is up (as `vcpu_down` from another vCPU would: its timer is
+ * cancelled, it stops before it next runs) and puts the difference in the pool; lowering the
+ * caller's own count below its calling vCPU fails with EBUSY. It writes start_info.vcpus_held and,
+ * when the count changed and the domain has not ended, raises its VIRQ_CONTROL; the guest brings
+ * the new vCPUs up itself with `vcpu_up` (the guest kit does so in its control handler), as Xen
+ * guests online hot-added vCPUs. DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE (since 1.5) move a
+ * device between the caller and `domain` (not the caller: EINVAL): ATTACH takes entry `index` of
+ * the caller's manifest into `domain` (which must not have ended: EINVAL); DETACH takes entry
+ * `index` of `domain`'s manifest back into the caller (an ended domain's too). `index` must name a
+ * device (EINVAL for DEVICE_NONE or an index at or above nr_devices), and the receiving manifest
+ * must have room (ENOSPC: no DEVICE_NONE entry and MAX_DEVICES entries already). The host resets
+ * the device first (as its driver writing 0 to the virtio Status register: requests in flight are
+ * dropped, virtio 1.2 §2.1), closes its DEVICE port in the giving domain, turns its entry there
+ * into DEVICE_NONE and unmaps its window; then maps it at the receiving domain's entry `new_index`
+ * (its window is MMIO_DEVICE_BASE + new_index * MMIO_WINDOW_SIZE), binds a new DEVICE port on that
+ * domain's vCPU 0, writes the entry and `new_index`; then increments start_info.devices_generation
+ * of both domains and raises VIRQ_CONTROL on each that has not ended. Destroying a domain moves the
+ * devices it was given back to the domain that gave them, when that one still exists, as DETACH
+ * would; its frames and vCPUs go to the host's free pools, from which its creator takes them back
+ * with `increase_reservation` and DOMCTL_SET_VCPUS. DOMCTL_PHYSINFO (since 1.5) writes a
+ * domctl_physinfo: the host's total and free frames and vCPUs, so a controlling domain can check
+ * its accounts. When a domain shuts down, crashes or is destroyed, the host raises VIRQ_DOM_EXC on
+ * every controlling domain that has bound it (not on the domain itself).
  *
  * @param op [inout, sizeof(domctl_op) bytes] A domctl_op, 8-byte aligned.
  *
  * @return 0. Errors:
  *   PV_EPERM: The caller is not a controlling domain.
- *   PV_EFAULT: The op is not inside guest memory or not 8-byte aligned; or (DOMCTL_LIST) max is not 0 and the buffer of max u32 is not inside guest memory or not 4-byte aligned.
- *   PV_EINVAL: interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain's max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed.
- *   PV_ESRCH: `domain` names no domain (for every command but DOMCTL_LIST and DOMCTL_CREATE).
- *   PV_EOPNOTSUPP: DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE: not implemented by this host yet (issue 6).
+ *   PV_ESRCH: `domain` names no domain (for every command but DOMCTL_LIST, DOMCTL_CREATE and DOMCTL_PHYSINFO).
+ *   PV_ENOMEM: DOMCTL_CREATE or DOMCTL_SET_VCPUS: the host's free pool holds too few frames or vCPUs.
+ *   PV_EFAULT: The op is not inside guest memory or not 8-byte aligned; or (DOMCTL_LIST) max is not 0 and the buffer of max u32 is not inside guest memory or not 4-byte aligned. Or (DOMCTL_CREATE) the image, command line or name is not inside the caller's memory.
+ *   PV_EBUSY: DOMCTL_SET_VCPUS: lowering the caller's own count below the vCPU making the call.
+ *   PV_EEXIST: DOMCTL_CREATE: a domain already has that name.
+ *   PV_EINVAL: interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain's max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed. DOMCTL_CREATE with bad flags, nr_vcpus, mem_bytes, cmdline_len, name or image; DOMCTL_SET_VCPUS outside 1..nr_vcpus; DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE naming the caller or an index that is not a device, or ATTACH to a domain that has ended.
+ *   PV_ENOSPC: DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE: the receiving manifest is full.
+ *   PV_EOPNOTSUPP: DOMCTL_CREATE on a host without an image loader (the bare core, as in unit tests).
  *
  * Privilege: controlling domain only. May block: no.
  */
