@@ -33,6 +33,20 @@ static inline pv_vcpu_info_t *pv__my_vcpu_info(void)
     return &s->vcpu_info[cpu];
 }
 
+/** The heap's break: the first byte pv_alloc has not handed out (start.c). */
+uintptr_t pv__heap_break(void);
+
+/** The heap's ceiling: pv_alloc hands out nothing at or above it (reserved_base at boot). */
+uintptr_t pv__heap_ceiling(void);
+
+/**
+ * Moves the heap's ceiling to `ceiling` (at most reserved_base), atomically with respect to
+ * pv_alloc: the balloon (balloon.c) lowers it before handing the frames above it to the host and
+ * raises it after taking them back. @return 0, PV_EBUSY when the break is already above
+ * `ceiling` (nothing changed), or PV_EINVAL above reserved_base or before _start.
+ */
+int32_t pv__heap_set_ceiling(uintptr_t ceiling);
+
 /** Ends this vCPU's partial console line, if any, with a newline (console.c). */
 void pv__console_begin_line(void);
 

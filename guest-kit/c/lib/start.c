@@ -29,7 +29,17 @@ pv_shared_info_t *pv__shinfo;
 
 /* Defined by wasm-ld: the first byte after .data/.bss (and the stack, with --stack-first). */
 extern unsigned char __heap_base;
-static uintptr_t heap_cur;
+/*
+ * The heap's cursor (low 32 bits) and ceiling (high 32 bits) in one word, so that pv_alloc moving
+ * the cursor and the balloon (balloon.c) lowering the ceiling are one atomic step each: neither
+ * can slip past the other. The ceiling is start_info.reserved_base until the balloon lowers it.
+ */
+static uint64_t heap_state;
+
+static inline uint64_t heap_pack(uintptr_t cur, uintptr_t ceiling)
+{
+    return (uint64_t)(uint32_t)cur | ((uint64_t)(uint32_t)ceiling << 32);
+}
 
 /*
  * The entry of vCPU 0, exported by the link line (--export=_start). The host calls it once with
@@ -60,7 +70,7 @@ void _start(const pv_start_info_t *si)
     pv__shinfo = (pv_shared_info_t *)(uintptr_t)si->shared_info;
     pv_irq_disable();
 
-    heap_cur = ((uintptr_t)&__heap_base + 15u) & ~(uintptr_t)15u;
+    pv_atomic_store(&heap_state, heap_pack(pv_heap_start(), si->reserved_base));
     pv__time_init_vcpu(0);
 
     pv_irq_enable();
@@ -109,14 +119,38 @@ void *pv_alloc(size_t size, size_t align)
 {
     if (align == 0 || (align & (align - 1)) != 0 || pv__si == NULL)
         return NULL;
-    uintptr_t end = pv_heap_end();
-    uintptr_t cur = pv_atomic_load(&heap_cur);
+    uint64_t st = pv_atomic_load(&heap_state);
     for (;;) {
+        uintptr_t cur = (uintptr_t)(uint32_t)st;
+        uintptr_t end = (uintptr_t)(st >> 32);
         uintptr_t start = (cur + (align - 1)) & ~(uintptr_t)(align - 1);
         if (start < cur || start > end || size > end - start)
             return NULL;
-        if (pv_atomic_cas(&heap_cur, &cur, start + size))
+        if (pv_atomic_cas(&heap_state, &st, heap_pack(start + size, end)))
             return (void *)start;
+    }
+}
+
+uintptr_t pv__heap_break(void)
+{
+    return (uintptr_t)(uint32_t)pv_atomic_load(&heap_state);
+}
+
+uintptr_t pv__heap_ceiling(void)
+{
+    return (uintptr_t)(pv_atomic_load(&heap_state) >> 32);
+}
+
+int32_t pv__heap_set_ceiling(uintptr_t ceiling)
+{
+    if (pv__si == NULL || ceiling > pv__si->reserved_base)
+        return PV_EINVAL;
+    uint64_t st = pv_atomic_load(&heap_state);
+    for (;;) {
+        if ((uintptr_t)(uint32_t)st > ceiling)
+            return PV_EBUSY; /* pv_alloc handed out memory above it */
+        if (pv_atomic_cas(&heap_state, &st, heap_pack((uintptr_t)(uint32_t)st, ceiling)))
+            return 0;
     }
 }
 

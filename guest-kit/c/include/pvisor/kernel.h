@@ -88,7 +88,9 @@ uint32_t pv_cmdline_u32(const char *key, uint32_t dflt);
 /**
  * Allocates `size` bytes aligned to `align` (a power of two, at least 1) from the heap between
  * `__heap_base` and start_info.reserved_base. There is no free: this is a boot-time bump
- * allocator, safe to call from any vCPU (an atomic compare-and-swap moves the cursor).
+ * allocator, safe to call from any vCPU (an atomic compare-and-swap moves the cursor). While the
+ * balloon (balloon.h) holds frames out, the heap ends below them: pv_alloc never hands out a
+ * frame the domain gave back to the host, and the balloon never takes one pv_alloc handed out.
  * @return the block (not zeroed), or NULL when the heap is exhausted.
  */
 void *pv_alloc(size_t size, size_t align);

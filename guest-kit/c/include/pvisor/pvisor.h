@@ -11,6 +11,9 @@
  *   event.h      the upcall dispatcher, handlers per port, binding helpers, upcall masking
  *   time.h       pv_time_ns, sleeping on the one-shot timer, wall clock
  *   smp.h        starting secondary vCPUs
+ *   balloon.h    the balloon driver (decrease/increase_reservation, cooperating with pv_alloc)
+ *   control.h    the VIRQ_CONTROL dispatcher (shutdown, memory target, vCPUs, devices) and VIRQ_DOM_EXC
+ *   domctl.h     the controlling domain's domctl wrappers (create, destroy, getinfo, ...)
  *   test.h       XTF-style "Test result:" reporting
  *
  * Build: see guest-kit/README.md (compile flags, the link line and the memory layout).
@@ -20,7 +23,10 @@
 
 #include <pvisor/abi.h>
 #include <pvisor/atomic.h>
+#include <pvisor/balloon.h>
 #include <pvisor/console.h>
+#include <pvisor/control.h>
+#include <pvisor/domctl.h>
 #include <pvisor/event.h>
 #include <pvisor/kernel.h>
 #include <pvisor/pv_string.h>
