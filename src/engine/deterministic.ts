@@ -23,7 +23,7 @@
  * @module
  */
 import type { Domain, Hypervisor, Vcpu } from '../hv/index.ts';
-import { WAIT_BLOCK, WAIT_PREEMPT } from '../hv/index.ts';
+import { WAIT_BLOCK, WAIT_PREEMPT, growMemory } from '../hv/index.ts';
 import type { LegacyMachine } from '../hv/legacy-machine.ts';
 import type { AccessSize } from '../legacy/port-bus.ts';
 import { ASYNCIFY_AREA } from '../hv/layout.ts';
@@ -217,6 +217,7 @@ export class DeterministicEngine {
       pvisor: {
         hypercall: this.trapFor(v, rt),
         fuel: () => this.onFuel(v, rt),
+        memory_grow: (pages: number) => growMemory(this.hv, d, pages),
       },
       hw,
     });

@@ -13,7 +13,11 @@
  *    ~20 ns (as much as the import call itself); a global.get in Wasm is free.
  * 3. **Asyncify** with `pvisor.hypercall`, `pvisor.fuel` and every `hw.*` import as the points
  *    where the host may unwind the guest (and later rewind it).
- * 4. Function names are kept (name section), so a trap's `err.stack` names guest functions;
+ * 4. **Memory growth is accounted.** Every `memory.grow` gets its delta through the new import
+ *    `pvisor.memory_grow`, which returns the delta to grow by: the host takes the new frames
+ *    from its free pool, or refuses (a delta too large for any memory), so a guest can never
+ *    make memory out of nothing (spec `memoryLayout`). It is not an unwind point.
+ * 5. Function names are kept (name section), so a trap's `err.stack` names guest functions;
  *    {@link parseWasmBacktrace} extracts them.
  *
  * Choices:
@@ -51,7 +55,7 @@ import { GuestImageError } from './errors.ts';
  * Version of the instrumentation output. It is part of the cache key: bump it whenever the
  * bytes produced for the same input change (new check shape, new pass options, new exports).
  */
-export const INSTRUMENT_VERSION = 'pvisor-instrument-3';
+export const INSTRUMENT_VERSION = 'pvisor-instrument-4';
 
 /** Name of the exported fuel global (mutable i32). */
 export const FUEL_EXPORT = '__pv_fuel';
@@ -59,6 +63,12 @@ export const FUEL_EXPORT = '__pv_fuel';
 export const FUEL_IMPORT = { module: 'pvisor', name: 'fuel' } as const;
 /** Initial value of `__pv_fuel` in a new instance (INT32_MAX; the host sets it per slice). */
 export const FUEL_INITIAL = 0x7fffffff;
+/**
+ * Module and name of the import every `memory.grow` asks first, `(pages: i32) -> i32`: the grow
+ * then runs with the delta it returns (the host refuses with a delta no memory can take, so the
+ * grow fails with -1 and changes nothing). Growth takes frames from the host's free pool.
+ */
+export const MEMORY_GROW_IMPORT = { module: 'pvisor', name: 'memory_grow' } as const;
 /** Module and name of the import that replaces `pv.hypercall`: `(nr, a0..a4, fuel: i32) -> i32`. */
 export const HYPERCALL_IMPORT = { module: 'pvisor', name: 'hypercall' } as const;
 /** Imports the host may unwind from (binaryen `asyncify-imports` syntax; `*` is a wildcard). */
@@ -209,15 +219,24 @@ function addFuel(mod: binaryen.Module): string {
 
   const loops: number[] = [];
   const waits: number[] = [];
+  const grows: number[] = [];
+  let growFn: string | undefined;
   for (const f of funcs) {
     const info = binaryen.getFunctionInfo(f);
     if (info.module !== null && info.module !== '') continue; // an import: no body
     loops.length = 0;
     waits.length = 0;
+    grows.length = 0;
     walk(info.body, (e, id) => {
       if (id === binaryen.LoopId) loops.push(e);
       else if (id === binaryen.AtomicWaitId) waits.push(e);
+      else if (id === binaryen.MemoryGrowId) grows.push(e);
     });
+    if (grows.length > 0 && growFn === undefined) {
+      growFn = freshName(mod, '__pv_memory_grow');
+      mod.addFunctionImport(growFn, MEMORY_GROW_IMPORT.module, MEMORY_GROW_IMPORT.name, i32, i32);
+    }
+    for (const g of grows) X.MemoryGrow.setDelta(g, mod.call(growFn!, [X.MemoryGrow.getDelta(g)], i32));
     // i64.const takes one bigint at runtime in this binaryen (its typings still say (low, high)).
     for (const w of waits) X.AtomicWait.setTimeout(w, (mod.i64.const as unknown as (v: bigint) => number)(0n));
     for (const loop of loops) X.Loop.setBody(loop, prepend(X.Loop.getBody(loop)));
@@ -272,6 +291,7 @@ type StaticClass = Record<string, (expr: number, index?: number, value?: number)
 const X = binaryen as unknown as Record<string, StaticClass> & {
   Loop: { getBody(e: number): number; setBody(e: number, body: number): void };
   AtomicWait: { setTimeout(e: number, timeout: number): void };
+  MemoryGrow: { getDelta(e: number): number; setDelta(e: number, delta: number): void };
   Function: { setBody(f: binaryen.FunctionRef, body: number): void };
   Call: { setTarget(e: number, target: string): void; appendOperand(e: number, operand: number): number };
 };

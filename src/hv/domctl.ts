@@ -192,6 +192,8 @@ function create(hv: Hypervisor, caller: Domain, dv: DataView, pl: number, payloa
   if ((flags & ~SIF_PRIVILEGED) !== 0) return EINVAL;
   if (vcpus < 1 || vcpus > MAX_VCPUS) return EINVAL;
   if (memBytes === 0 || memBytes % WASM_PAGE !== 0 || memBytes > MAX_MEM_LIMIT) return EINVAL;
+  const maxMem = Number(dv.getBigUint64(pl + DOMCTL_CREATE_OFF.max_mem, true));
+  if (maxMem !== 0 && (maxMem % WASM_PAGE !== 0 || maxMem < memBytes || maxMem > MAX_MEM_LIMIT)) return EINVAL;
   if (cmdLen > CMDLINE_MAX || nameLen > 15) return EINVAL;
   const m = caller.mem;
   if (!m.inBounds(image as GuestAddr, imageLen) || (cmdLen > 0 && !m.inBounds(cmd as GuestAddr, cmdLen)) ||
@@ -208,7 +210,7 @@ function create(hv: Hypervisor, caller: Domain, dv: DataView, pl: number, payloa
   if (hv.loader === undefined) return EOPNOTSUPP;
   const bytes = m.copyOut(image as GuestAddr, imageLen);
   const cmdline = cmdLen > 0 ? new TextDecoder().decode(m.copyOut(cmd as GuestAddr, cmdLen)) : '';
-  const made = hv.loader({ image: bytes, opts: { name: domName, memBytes, vcpus, cmdline, privileged: flags === SIF_PRIVILEGED } });
+  const made = hv.loader({ image: bytes, opts: { name: domName, memBytes, vcpus, cmdline, privileged: flags === SIF_PRIVILEGED, ...(maxMem !== 0 ? { maxMemBytes: maxMem } : {}) } });
   if ('problems' in made) {
     for (const p of made.problems) hv.log(`${caller.name}: DOMCTL_CREATE: ${p}`);
     return EINVAL;

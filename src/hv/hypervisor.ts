@@ -158,6 +158,10 @@ export class Hypervisor implements EvtchnHost {
       throw new DomainConfigError('memBytes', `memory: ${memBytes} bytes is not a positive multiple of 64 KiB; use e.g. 16M`);
     }
     if (memBytes > 4 * 1024 * 1024 * 1024 - WASM_PAGE) throw new DomainConfigError('memBytes', 'memory: above the 4 GiB wasm32 limit; use at most 4095M');
+    const maxBytes = opts.maxMemBytes;
+    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes % WASM_PAGE !== 0 || maxBytes > 4 * 1024 * 1024 * 1024 - WASM_PAGE)) {
+      throw new DomainConfigError('maxMemBytes', `max memory: ${maxBytes} bytes is not a multiple of 64 KiB up to 4095M; use e.g. 64M`);
+    }
     if (memBytes < reservedBytes(vcpus) + WASM_PAGE) {
       throw new DomainConfigError('memBytes', `memory: ${memBytes} bytes leaves no room for the guest after the host's ${reservedBytes(vcpus)} reserved bytes; use at least 128K`);
     }
@@ -166,7 +170,7 @@ export class Hypervisor implements EvtchnHost {
     if (this.domains.some((d) => d.name === name)) throw new DomainConfigError('name', `name: "${name}" is already used by another domain; names must be unique`);
     if (this.nextId >= 0x7ff0) throw new DomainConfigError('name', 'too many domains');
 
-    const mem = memory !== undefined ? new GuestMemory(memory) : GuestMemory.create(memBytes, opts.maxMemBytes ?? memBytes);
+    const mem = memory !== undefined ? new GuestMemory(memory, opts.maxMemBytes) : GuestMemory.create(memBytes, Math.max(memBytes, opts.maxMemBytes ?? memBytes));
     const layout = layoutFor(memBytes, vcpus);
     const d = new Domain(this.nextId++, name, mem, layout, vcpus, opts.privileged === true);
     this.domains.push(d);

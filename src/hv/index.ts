@@ -19,4 +19,4 @@ export type { MmioDevice, MmioWindow } from './mmio.ts';
 export type { LegacyMachine, LegacyExits } from './legacy-machine.ts';
 export { domainInfo, setMaxMem, setMemoryTarget, requestShutdown, setVcpus, physInfo, MAX_MEM_LIMIT } from './domctl.ts';
 export type { DomctlInfo, PhysInfo } from './domctl.ts';
-export { populatedBytes, heldFrames, releasableFrames } from './reservation.ts';
+export { populatedBytes, heldFrames, releasableFrames, growMemory, GROW_REFUSED } from './reservation.ts';

@@ -29,17 +29,25 @@ export class GuestMemory {
   /** 32-bit view (for `Atomics` on aligned words of shared structures). */
   i32!: Int32Array;
   private dv!: DataView;
+  /**
+   * The most the memory may grow to (its WebAssembly maximum, fixed when it was made). For a
+   * wrapped memory whose maximum the host was not told, its size then: a guest `memory.grow`
+   * is never granted beyond what the host knows will succeed (reservation.ts `growMemory`).
+   */
+  readonly maxBytes: number;
 
-  /** Wraps an existing memory. */
-  constructor(memory: WebAssembly.Memory) {
+  /** Wraps an existing memory whose maximum is `maxBytes` (default: its present size). */
+  constructor(memory: WebAssembly.Memory, maxBytes?: number) {
     this.memory = memory;
     this.refresh();
+    this.maxBytes = maxBytes ?? this.size;
   }
 
   /** Creates a shared memory of `bytes` (a multiple of 64 KiB) that may grow to `maxBytes`. */
   static create(bytes: number, maxBytes: number): GuestMemory {
     return new GuestMemory(
       new WebAssembly.Memory({ initial: bytes / WASM_PAGE, maximum: maxBytes / WASM_PAGE, shared: true }),
+      maxBytes,
     );
   }
 

@@ -14,20 +14,46 @@ import { EINVAL, ENOMEM, GRANT_FRAME_SIZE } from '../abi/index.ts';
 import type { GuestAddr } from '../abi/index.ts';
 import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
+import { WASM_PAGE } from './memory.ts';
 
 /** Frames of `d`'s memory below its reserved area (the only ones it may hand back). */
 export function releasableFrames(d: Domain): number {
   return Math.floor(d.layout.reservedBase / GRANT_FRAME_SIZE);
 }
 
-/** Bytes `d` holds: its memory minus the frames it handed back. */
+/** Bytes `d` holds: its memory (grown or not) minus the frames it handed back. */
 export function populatedBytes(d: Domain): number {
+  d.mem.refresh(); // the guest may have grown it since the host last looked
   return d.mem.size - d.ballooned.size * GRANT_FRAME_SIZE;
 }
 
 /** Frames `d` holds (what destroying it returns to the pool). */
 export function heldFrames(d: Domain): number {
+  d.mem.refresh();
   return Math.floor(d.mem.size / GRANT_FRAME_SIZE) - d.ballooned.size;
+}
+
+/** What {@link growMemory} returns to refuse: as a `memory.grow` delta, more pages than any memory has, so the grow fails (-1) and changes nothing. */
+export const GROW_REFUSED = 0xffffffff;
+
+/**
+ * A guest's `memory.grow` by `pages` WebAssembly pages. The instrumenter passes every grow's
+ * delta through here first (src/engine/instrument.ts), and the grow then runs with the delta
+ * returned: `pages` when the memory may grow (the new size within the domain's max_mem and
+ * its WebAssembly maximum, and the host's free pool holds the new frames, which it takes now:
+ * growing moves frames like `increase_reservation`, it never creates them), else
+ * {@link GROW_REFUSED}, which makes the grow return -1 as on a full machine. 0 pages is a size
+ * query and passes.
+ */
+export function growMemory(hv: Hypervisor, d: Domain, pages: number): number {
+  pages >>>= 0;
+  if (pages === 0) return 0;
+  d.mem.refresh();
+  const bytes = d.mem.size + pages * WASM_PAGE;
+  const frames = pages * (WASM_PAGE / GRANT_FRAME_SIZE);
+  if (bytes > d.maxMem || bytes > d.mem.maxBytes || hv.freeFrames < frames) return GROW_REFUSED;
+  hv.freeFrames -= frames;
+  return pages;
 }
 
 /** Whether [frame, frame + nr) lies below `d`'s reserved area (exact in JS numbers: no wrap). */

@@ -27,7 +27,7 @@ interface Ctx {
  * System's domctl operations. A failed expectation inside `react` is rethrown after the run.
  */
 async function runWorker(
-  cfg: { cmdline: string; memBytes?: number; vcpus?: number },
+  cfg: { cmdline: string; memBytes?: number; vcpus?: number; maxMemBytes?: number; pool?: number },
   react: (line: string, c: Ctx) => void = () => {},
 ): Promise<{ report: RunReport; lines: string[]; d: Domain; sys: System }> {
   const lines: string[] = [];
@@ -52,7 +52,12 @@ async function runWorker(
       }
     },
   });
-  const d = await sys.addDomain({ name: 'w', image: example('worker'), memBytes: cfg.memBytes ?? 8 * MIB, vcpus: cfg.vcpus ?? 1, cmdline: cfg.cmdline });
+  const d = await sys.addDomain({
+    name: 'w', image: example('worker'), memBytes: cfg.memBytes ?? 8 * MIB, vcpus: cfg.vcpus ?? 1, cmdline: cfg.cmdline,
+    ...(cfg.maxMemBytes !== undefined ? { maxMemBytes: cfg.maxMemBytes } : {}),
+  });
+  // Frames other domains handed back, as the host's pool would hold them.
+  if (cfg.pool !== undefined) sys.hv.freeFrames = cfg.pool;
   ctx = { sys, d };
   const report = await sys.run();
   if (failure !== undefined) throw failure;
@@ -222,5 +227,17 @@ describe('worker example: a client OS following the controlling domain', () => {
     expect(Number(m![1])).toBeGreaterThan(200);
     expect(lines.slice(5)).toEqual(['worker w: shutdown requested (poweroff)']);
     expect(report.domains[0]!.outcome).toEqual({ kind: 'poweroff', code: 0 });
+  });
+  it('grow=B: grows its memory up to max_mem with frames from the pool and uses it; refused when the pool is short', async () => {
+    const grown = await runWorker({ cmdline: 'name=w grow=262144 ticks=1', maxMemBytes: 9 * MIB, pool: 64 + 5 });
+    expect(grown.lines).toContain(`worker w: grew by 262144 bytes, holds ${8 * MIB + 262144}`);
+    expect(grown.sys.hv.freeFrames).toBe(5);
+    expect(grown.sys.domainInfo(grown.d).populated).toBe(8 * MIB + 262144);
+    const refused = await runWorker({ cmdline: 'name=w grow=262144 ticks=1', maxMemBytes: 9 * MIB, pool: 63 });
+    expect(refused.lines).toContain('worker w: grow by 262144 refused');
+    expect([refused.sys.hv.freeFrames, refused.sys.domainInfo(refused.d).populated]).toEqual([63, 8 * MIB]);
+    // Past max_mem: refused even with frames to spare.
+    const capped = await runWorker({ cmdline: 'name=w grow=262144 ticks=1', maxMemBytes: 8 * MIB + 131072, pool: 1000 });
+    expect(capped.lines).toContain('worker w: grow by 262144 refused');
   });
 });

@@ -96,7 +96,7 @@ static int reclaim_locked(uint32_t n)
 /* Moves toward `target` bytes held, best effort (balloon.h). */
 static int follow_locked(uint64_t target)
 {
-    uint64_t mem = pv__si->mem_size;
+    uint64_t mem = (uint64_t)__builtin_wasm_memory_size(0) * 65536u; /* grown memory counts too */
     uint64_t want_out = target >= mem ? 0 : (mem - target + FRAME - 1) / FRAME;
     uint64_t max_out = top_frame();
     if (want_out > max_out)
@@ -156,7 +156,20 @@ uint64_t pv_balloon_populated(void)
 {
     if (pv__si == NULL)
         return 0;
-    return pv__si->mem_size - (uint64_t)pv_atomic_load(&nr_out) * FRAME;
+    // The present size, not start_info.mem_size (the size at boot): memory.grow adds to it.
+    return (uint64_t)__builtin_wasm_memory_size(0) * 65536u - (uint64_t)pv_atomic_load(&nr_out) * FRAME;
+}
+
+void *pv_mem_grow(uint32_t bytes)
+{
+    uint32_t pages = (uint32_t)(((uint64_t)bytes + 65535u) / 65536u);
+    if (pages == 0)
+        return NULL;
+    // The host accounts the grow (it takes the frames from its pool) or makes it fail with -1.
+    long old = (long)__builtin_wasm_memory_grow(0, pages);
+    if (old < 0)
+        return NULL;
+    return (void *)((uintptr_t)old * 65536u);
 }
 
 int pv_balloon_release(uint32_t nr_frames)

@@ -38,11 +38,19 @@ static uint32_t str_len(const char *s)
 int pv_dom_create(const void *image, uint32_t image_len, uint64_t mem_bytes, uint32_t nr_vcpus,
                   uint32_t flags, const char *name, const char *cmdline, uint32_t *domid_out)
 {
+    return pv_dom_create_max(image, image_len, mem_bytes, 0, nr_vcpus, flags, name, cmdline, domid_out);
+}
+
+int pv_dom_create_max(const void *image, uint32_t image_len, uint64_t mem_bytes, uint64_t max_mem,
+                      uint32_t nr_vcpus, uint32_t flags, const char *name, const char *cmdline,
+                      uint32_t *domid_out)
+{
     pv_domctl_create_t c;
     memset(&c, 0, sizeof c);
     c.image = (uint32_t)(uintptr_t)image;
     c.image_len = image_len;
     c.mem_bytes = mem_bytes;
+    c.max_mem = max_mem;
     c.nr_vcpus = nr_vcpus;
     c.flags = flags;
     c.name_len = str_len(name);

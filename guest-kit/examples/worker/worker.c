@@ -10,11 +10,13 @@
  *   ticks=T       stop after T ticks with poweroff 0 (default 0: run until asked to shut down)
  *   crash_at=K    trap deliberately at tick K (default 0: never), so dom0 can restart it
  *   report=R      print a progress line every R ticks (default 100)
+ *   grow=B        at boot, grow memory by B bytes (whole 64 KiB pages) with pv_mem_grow and use it
  *
  * Output, one line per event (exact):
  *   worker NAME: up, holds <bytes> bytes, <n> vcpus, load <N>
  *   worker NAME: target <bytes> bytes, holds <bytes>            (+ " (short: <err>)" if it fell short)
  *   worker NAME: vcpus <held> held, <up> up                    (+ " (error <err>)" on an error)
+ *   worker NAME: grew by <bytes> bytes, holds <bytes>            (grow=B; or "grow by <bytes> refused")
  *   worker NAME: devices generation <g>
  *   worker NAME: shutdown requested (poweroff|reboot)          then it shuts down with that reason
  *   worker NAME: tick <t>, <units> units                       every R ticks
@@ -136,6 +138,25 @@ int kmain(const pv_start_info_t *si)
 
     pv_printf("worker %s: up, holds %llu bytes, %u vcpus, load %u\n", name,
               (unsigned long long)pv_balloon_populated(), (unsigned)si->vcpus_held, load);
+
+    uint32_t grow = pv_cmdline_u32("grow", 0);
+    if (grow != 0) {
+        uint32_t *p = pv_mem_grow(grow);
+        if (p == NULL) {
+            pv_printf("worker %s: grow by %u refused\n", name, (unsigned)grow);
+        } else {
+            /* Use the new memory: write every word, then check it all. */
+            uint32_t words = grow / 4u, bad = 0;
+            for (uint32_t i = 0; i < words; i++)
+                p[i] = i * 2654435761u;
+            for (uint32_t i = 0; i < words; i++)
+                bad += p[i] != i * 2654435761u;
+            if (bad != 0)
+                pv_panic("worker %s: %u bad words in grown memory", name, (unsigned)bad);
+            pv_printf("worker %s: grew by %u bytes, holds %llu\n", name, (unsigned)grow,
+                      (unsigned long long)pv_balloon_populated());
+        }
+    }
 
     pv_control_set_vcpu_entry(secondary);
     pv_control_ops_t ops = {

@@ -492,7 +492,7 @@ export const DOMCTL_DEVICE_OFF = {
  * Size in bytes of `domctl_create` (C `struct pv_domctl_create`). `domctl_op.payload` of
  * DOMCTL_CREATE.
  */
-export const DOMCTL_CREATE_SIZE = 48;
+export const DOMCTL_CREATE_SIZE = 56;
 
 /** Byte offsets of the fields of `domctl_create`. */
 export const DOMCTL_CREATE_OFF = {
@@ -530,6 +530,12 @@ export const DOMCTL_CREATE_OFF = {
   domid: 40,
   /** u32: Reserved, 0 (not looked at). */
   pad: 44,
+  /**
+   * u64: The most memory the new domain may grow to with `memory.grow` (its WebAssembly maximum,
+   * fixed now, and its start_info.max_mem): 0 for mem_bytes (no growth), else a multiple of 64 KiB
+   * from mem_bytes up to 4 GiB. Growing takes frames from the host's free pool then.
+   */
+  max_mem: 48,
 } as const;
 
 /**
@@ -851,7 +857,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
   },
   domctl_create: {
     name: 'domctl_create',
-    size: 48,
+    size: 56,
     align: 8,
     appendOnly: false,
     doc: '`domctl_op.payload` of DOMCTL_CREATE.',
@@ -867,6 +873,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'name_len', type: 'u32', offset: 36, count: 1, elemSize: 4, doc: 'Bytes of the name: 0 (the host names it `dom<id>`) or 1..15 bytes of printable ASCII other than space, unused by any domain on the host.' },
       { name: 'domid', type: 'u32', offset: 40, count: 1, elemSize: 4, doc: 'Written by the host: the new domain\'s id.' },
       { name: 'pad', type: 'u32', offset: 44, count: 1, elemSize: 4, doc: 'Reserved, 0 (not looked at).' },
+      { name: 'max_mem', type: 'u64', offset: 48, count: 1, elemSize: 8, doc: 'The most memory the new domain may grow to with `memory.grow` (its WebAssembly maximum, fixed now, and its start_info.max_mem): 0 for mem_bytes (no growth), else a multiple of 64 KiB from mem_bytes up to 4 GiB. Growing takes frames from the host\'s free pool then.' },
     ],
   },
   domctl_physinfo: {

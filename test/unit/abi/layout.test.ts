@@ -89,8 +89,8 @@ describe('struct layout (TS side)', () => {
     expect(abi.DOMCTL_GETINFO_SIZE).toBe(64);
     expect(abi.DOMCTL_GETINFO_OFF).toEqual({ domid: 0, flags: 4, shutdown_reason: 8, shutdown_code: 12, nr_vcpus: 16, vcpus_online: 20, mem_size: 24, max_mem: 32, mem_target: 40, populated: 48, max_vcpus: 56, pad: 60 });
     expect(abi.DOMCTL_LIST_OFF).toEqual({ buffer: 0, max: 4, nr: 8, total: 12 });
-    expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 48]);
-    expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, cmdline: 24, cmdline_len: 28, name: 32, name_len: 36, domid: 40, pad: 44 });
+    expect([abi.DOMCTL_MEM_SIZE, abi.DOMCTL_SHUTDOWN_SIZE, abi.DOMCTL_VCPUS_SIZE, abi.DOMCTL_DEVICE_SIZE, abi.DOMCTL_CREATE_SIZE]).toEqual([8, 8, 8, 8, 56]);
+    expect(abi.DOMCTL_CREATE_OFF).toEqual({ image: 0, image_len: 4, mem_bytes: 8, nr_vcpus: 16, flags: 20, cmdline: 24, cmdline_len: 28, name: 32, name_len: 36, domid: 40, pad: 44, max_mem: 48 });
     expect(abi.DOMCTL_DEVICE_OFF).toEqual({ index: 0, new_index: 4 });
     // Every payload fits the op's payload area.
     for (const n of ['domctl_getinfo', 'domctl_list', 'domctl_mem', 'domctl_shutdown', 'domctl_vcpus', 'domctl_device', 'domctl_create'] as const) {

@@ -44,7 +44,7 @@ function world() {
   return { hv, dom0, log };
 }
 
-function createPayload(o: { mem: number; vcpus: number; flags?: number; len?: number; image?: number; cmd?: [number, number]; name?: [number, number] }): Uint8Array {
+function createPayload(o: { mem: number; vcpus: number; max?: number; flags?: number; len?: number; image?: number; cmd?: [number, number]; name?: [number, number] }): Uint8Array {
   const out = new Uint8Array(DOMCTL_CREATE_SIZE);
   const dv = new DataView(out.buffer);
   dv.setUint32(DOMCTL_CREATE_OFF.image, o.image ?? IMG, true);
@@ -56,6 +56,7 @@ function createPayload(o: { mem: number; vcpus: number; flags?: number; len?: nu
   dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmd?.[1] ?? 0, true);
   dv.setUint32(DOMCTL_CREATE_OFF.name, o.name?.[0] ?? 0, true);
   dv.setUint32(DOMCTL_CREATE_OFF.name_len, o.name?.[1] ?? 0, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt(o.max ?? 0), true);
   return out;
 }
 
@@ -122,7 +123,12 @@ describe('DOMCTL_CREATE (seed-free: fixed cases)', () => {
     expect([hv.freeFrames, hv.freeVcpus]).toEqual([32, 2]);
     expect(ctl(hv, dom0, DOMCTL_CREATE, 0, createPayload({ mem: 64 * 1024 * 2, vcpus: 1, flags: SIF_PRIVILEGED }))).toBe(0);
     const c2 = hv.domain(pay32(dom0, DOMCTL_CREATE_OFF.domid))!;
-    expect([c2.name, c2.privileged]).toEqual([`dom${c2.id}`, true]);
+    expect([c2.name, c2.privileged, c2.maxMem, c2.mem.maxBytes]).toEqual([`dom${c2.id}`, true, 2 * 65536, 2 * 65536]);
+    // max_mem: the memory may grow to it later (frames from the pool then).
+    expect(ctl(hv, dom0, DOMCTL_DESTROY, c2.id)).toBe(0);
+    expect(ctl(hv, dom0, DOMCTL_CREATE, 0, createPayload({ mem: 2 * 65536, vcpus: 1, max: 8 * 65536 }))).toBe(0);
+    const c3 = hv.domain(pay32(dom0, DOMCTL_CREATE_OFF.domid))!;
+    expect([c3.maxMem, c3.mem.maxBytes, c3.mem.size]).toEqual([8 * 65536, 8 * 65536, 2 * 65536]);
   });
 
   it('checks in the spec order and changes nothing on an error', () => {
@@ -133,6 +139,8 @@ describe('DOMCTL_CREATE (seed-free: fixed cases)', () => {
       [{ mem: 65536, vcpus: 0 }, EINVAL],
       [{ mem: 65536, vcpus: 33 }, EINVAL],
       [{ mem: 0, vcpus: 1 }, EINVAL],
+      [{ mem: 2 * 65536, vcpus: 1, max: 65536 }, EINVAL], // max below mem
+      [{ mem: 65536, vcpus: 1, max: 65536 + 4096 }, EINVAL], // not whole pages
       [{ mem: 4096, vcpus: 1 }, EINVAL],
       [{ mem: 65536, vcpus: 1, cmd: [0x3200, 1025] }, EINVAL],
       [{ mem: 65536, vcpus: 1, name: [0x3100, 16] }, EINVAL],

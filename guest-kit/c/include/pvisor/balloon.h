@@ -43,8 +43,17 @@
  */
 int pv_balloon_set_target(uint64_t bytes);
 
-/** Bytes this domain holds: start_info.mem_size minus the frames the balloon holds out. */
+/** Bytes this domain holds: its memory's present size (grown or not) minus the frames the balloon holds out. */
 uint64_t pv_balloon_populated(void);
+
+/**
+ * Grows this domain's memory by `bytes` rounded up to whole 64 KiB pages with `memory.grow`,
+ * up to start_info.max_mem: the host takes the frames from its free pool (ABI 1.5). The new
+ * memory lies above the host-reserved area, outside the heap pv_alloc serves and the balloon
+ * moves; it is the caller's for good. @return its first byte, or NULL when the host refused
+ * (pool too small, or past max_mem) and nothing changed.
+ */
+void *pv_mem_grow(uint32_t bytes);
 
 /**
  * Hands `nr_frames` more frames (the highest free ones) to the host's pool: a controlling domain

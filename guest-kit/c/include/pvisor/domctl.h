@@ -36,6 +36,15 @@
 int pv_dom_create(const void *image, uint32_t image_len, uint64_t mem_bytes, uint32_t nr_vcpus,
                   uint32_t flags, const char *name, const char *cmdline, uint32_t *domid_out);
 
+/**
+ * pv_dom_create() for a domain that may grow its memory with `memory.grow` up to `max_mem` bytes
+ * (0: no growth; else a multiple of 64 KiB, at least mem_bytes). Growth takes frames from the
+ * host's free pool when it happens (pv_mem_grow() in pvisor/balloon.h).
+ */
+int pv_dom_create_max(const void *image, uint32_t image_len, uint64_t mem_bytes, uint64_t max_mem,
+                      uint32_t nr_vcpus, uint32_t flags, const char *name, const char *cmdline,
+                      uint32_t *domid_out);
+
 /** DOMCTL_DESTROY: ends domain `d`; its frames and vCPUs go to the host's free pools. */
 int pv_dom_destroy(uint32_t d);
 
