@@ -19,6 +19,7 @@ import {
   MAX_DEVICES,
   MMIO_DEVICE_BASE,
   MMIO_WINDOW_SIZE,
+  ENOMEM,
   SHUTDOWN_CRASH,
   SHUTDOWN_POWEROFF,
   SHUTDOWN_REBOOT,
@@ -33,7 +34,7 @@ import { DeterministicEngine } from '../engine/deterministic.ts';
 import { compileGuest } from '../engine/cache.ts';
 import { GuestImageError } from '../engine/errors.ts';
 import { inspectGuest } from '../engine/loader.ts';
-import { Hypervisor, domainInfo, requestShutdown, reservedBytes, setMemoryTarget, WASM_PAGE } from '../hv/index.ts';
+import { DomainConfigError, Hypervisor, domainInfo, requestShutdown, reservedBytes, setMemoryTarget, setVcpus, WASM_PAGE } from '../hv/index.ts';
 import type { DomctlInfo, Domain, MmioDevice } from '../hv/index.ts';
 import type { DiskImage } from '../virtio/disk-image.ts';
 import type { VirtualSwitch } from '../virtio/switch.ts';
@@ -72,6 +73,11 @@ export type AttachableDevice = MmioDevice & {
   readonly type: number;
   /** Receives the function that raises the device's interrupt (its DEVICE event channel). */
   setInterrupt?(raise: () => void): void;
+  /**
+   * Called once when its domain is destroyed: let go of what outside the domain still refers to
+   * the device (a switch port), so nothing keeps the domain's memory alive or delivers to it.
+   */
+  release?(): void;
 };
 
 /** The devices {@link System.plugLegacy} gives an unmodified guest's emulated PC. */
@@ -125,13 +131,28 @@ export class System {
   private readonly decoders = new Map<Domain, Utf8Stream>();
   private readonly prefixed: PrefixedConsole;
   private readonly configs: DomainConfig[] = [];
-  /** Set by the first run(): devices can no longer be attached (guests read the manifest at boot). */
-  private started = false;
+  /**
+   * Domains a run() has started: they can get no more devices (guests read the manifest at
+   * boot). A domain created after a run can still get them before the next.
+   */
+  private readonly booted = new WeakSet<Domain>();
   private readonly inputs: ExternalInput[] = [];
   /** Console bytes per domain (hypercall console and console0 on stdio), for the control socket. */
   private readonly consoleCounts = new Map<Domain, number>();
   private stopRequested = false;
   private wakeStop: (() => void) | undefined;
+  /** What to undo when a domain is destroyed: its devices' outside references (switch ports). */
+  private readonly releases = new Map<Domain, (() => void)[]>();
+  /** While a run() goes on: the reports of the domains destroyed during it (they left hv.domains). */
+  private destroyedInRun: DomainReport[] | undefined;
+  /** The domain whose end ends the run ({@link System.endRunWith}), and whether it has ended. */
+  private lifeline: Domain | undefined;
+  private lifelineEnded = false;
+  /**
+   * Set once the system has held two domains: console lines are prefixed from then on, so the
+   * output of a controlling domain keeps its prefix after it destroyed its clients.
+   */
+  private severalDomains = false;
 
   /** Creates an empty system. */
   constructor(opts: SystemOptions) {
@@ -146,6 +167,8 @@ export class System {
     this.engine = new DeterministicEngine(this.hv, opts.maxTimeNs !== undefined ? { maxTimeNs: opts.maxTimeNs } : {});
     // A controlling guest's domctl destroys through the core too: forget the domain either way.
     this.hv.onDestroy = (d) => this.forget(d);
+    // ... and creates through it: DOMCTL_CREATE builds the domain as addDomain does.
+    this.hv.loader = (req) => this.build(req.image, req.opts.name, { ...req.opts, cmdline: req.opts.cmdline ?? '' });
   }
 
   private onConsole(d: Domain, bytes: Uint8Array): void {
@@ -159,7 +182,7 @@ export class System {
   private emitConsole(d: Domain, text: string): void {
     if (text === '') return;
     if (this.opts.console !== undefined) this.opts.console(d.name, text);
-    else if (this.configs.length > 1) this.prefixed.push(d.name, text);
+    else if (this.severalDomains) this.prefixed.push(d.name, text);
     else process.stdout.write(text);
   }
 
@@ -179,7 +202,25 @@ export class System {
   async addDomain(cfg: DomainConfig): Promise<Domain> {
     const bytes = typeof cfg.image === 'string' ? new Uint8Array(await readFile(cfg.image)) : cfg.image;
     const imageName = typeof cfg.image === 'string' ? cfg.image : cfg.name;
-    const info = inspectGuest(bytes, imageName);
+    const made = this.build(bytes, imageName, cfg);
+    if ('problems' in made) throw new GuestImageError(imageName, made.problems);
+    return made;
+  }
+
+  /**
+   * Checks an image against its configuration, instruments it and creates its domain (the body
+   * of addDomain, and of a controlling guest's DOMCTL_CREATE through {@link Hypervisor.loader}).
+   * Returns the domain or every problem found; a host fault while compiling is a problem too, so
+   * a guest's DOMCTL_CREATE can never throw through the core.
+   */
+  private build(bytes: Uint8Array, imageName: string, cfg: Omit<DomainConfig, 'image'>): Domain | { problems: string[] } {
+    let info: ReturnType<typeof inspectGuest>;
+    try {
+      info = inspectGuest(bytes, imageName);
+    } catch (e) {
+      if (e instanceof GuestImageError) return { problems: e.problems };
+      throw e;
+    }
     const problems: string[] = [];
     if (info.kind !== 'pv' && cfg.vcpus !== 1) {
       problems.push(`vcpus: ${imageName} is an unmodified guest (it imports no pv.hypercall); the emulated PC it runs on has one CPU, use --vcpus 1`);
@@ -188,18 +229,38 @@ export class System {
     if (cfg.memBytes < need) {
       problems.push(`memory: ${cfg.memBytes} bytes is too small for ${imageName} (its data and stack need ${info.memory.minPages * WASM_PAGE} bytes, the host reserves ${reservedBytes(cfg.vcpus)}); use at least ${Math.ceil(need / WASM_PAGE) * 64}K`);
     }
+    if (info.memory.maxPages !== undefined && cfg.maxMemBytes !== undefined && cfg.maxMemBytes > info.memory.maxPages * WASM_PAGE) {
+      problems.push(`max memory: ${cfg.maxMemBytes} bytes is above the image's maximum of ${info.memory.maxPages * WASM_PAGE}; allow less growth or relink with --max-memory=${cfg.maxMemBytes}`);
+    }
     if (info.memory.maxPages !== undefined && cfg.memBytes > info.memory.maxPages * WASM_PAGE) {
       problems.push(`memory: ${cfg.memBytes} bytes is above the image's maximum of ${info.memory.maxPages * WASM_PAGE}; use less memory or relink with --max-memory=${cfg.memBytes}`);
     }
     if (cfg.vcpus > 1 && !(info.hasVcpuEntry && info.exportsStackPointer)) {
       problems.push(`vcpus: ${cfg.vcpus} vCPUs need an image that exports pv_vcpu_entry and __stack_pointer; link with --export=pv_vcpu_entry --export=__stack_pointer or use --vcpus 1`);
     }
-    if (problems.length > 0) throw new GuestImageError(imageName, problems);
-    const module = compileGuest(bytes, this.opts.cacheDir !== undefined ? { dir: this.opts.cacheDir } : {});
-    const d = this.hv.createDomain({ name: cfg.name, memBytes: cfg.memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline });
+    if (problems.length > 0) return { problems };
+    let module: WebAssembly.Module;
+    try {
+      module = compileGuest(bytes, this.opts.cacheDir !== undefined ? { dir: this.opts.cacheDir } : {});
+    } catch (e) {
+      // A module the checks passed but binaryen or V8 refuses: a problem of the image, not a host crash.
+      return { problems: [`${imageName}: cannot be instrumented or compiled: ${e instanceof Error ? e.message : String(e)}`] };
+    }
+    let d: Domain;
+    try {
+      d = this.hv.createDomain({
+        name: cfg.name, memBytes: cfg.memBytes, vcpus: cfg.vcpus, cmdline: cfg.cmdline,
+        ...(cfg.privileged === true ? { privileged: true } : {}),
+        ...(cfg.maxMemBytes !== undefined ? { maxMemBytes: cfg.maxMemBytes } : {}),
+      });
+    } catch (e) {
+      if (e instanceof DomainConfigError) return { problems: [e.message] };
+      throw e;
+    }
     if (info.kind === 'unmodified') this.bootLegacy(d);
     this.engine.attach(d, module, info);
-    this.configs.push(cfg);
+    this.configs.push({ ...cfg, image: imageName });
+    if (this.configs.length > 1) this.severalDomains = true;
     return d;
   }
 
@@ -221,7 +282,12 @@ export class System {
       ...(dev.nic !== undefined ? { nicMac: dev.nic.mac, ...(dev.nic.irq !== undefined ? { nicIrq: dev.nic.irq } : {}) } : {}),
     });
     hv.attachLegacy(d, pc);
-    if (pc.nic !== undefined && dev.nic !== undefined) pc.nic.connect(dev.nic.sw.attach(`${d.name}.${dev.nic.port ?? 'ne0'}`, pc.nic));
+    if (pc.nic !== undefined && dev.nic !== undefined) {
+      const sw = dev.nic.sw;
+      const port = sw.attach(`${d.name}.${dev.nic.port ?? 'ne0'}`, pc.nic);
+      pc.nic.connect(port);
+      this.onRelease(d, () => sw.detach(port));
+    }
     const m = d.mem;
     const bi = d.layout.startInfo;
     // The first boot found start_info here; a re-plug finds boot_info, whose cmdline_len sits elsewhere.
@@ -240,13 +306,13 @@ export class System {
   /**
    * Gives an unmodified guest's emulated PC an ATA disk on the primary channel (IRQ 14) and/or an
    * NE2000 at LEGACY_NIC_BASE plugged into a virtual switch, and sets boot_info.flags to say so,
-   * as the platform's firmware would. Call it once, before {@link System.run}.
+   * as the platform's firmware would. Call it once, before the {@link System.run} that boots the domain.
    * @returns the domain's platform (its devices carry their statistics).
-   * @throws Error for a paravirtual domain (give it virtio devices with attachDevice), after
-   *   run(), or for a domain of another system.
+   * @throws Error for a paravirtual domain (give it virtio devices with attachDevice), once a
+   *   run() has booted it, or for a domain of another system.
    */
   plugLegacy(domain: Domain, dev: LegacyDevices): LegacyPlatform {
-    if (this.started) throw new Error(`plugLegacy(${domain.name}): devices must be plugged in before run()`);
+    if (this.booted.has(domain)) throw new Error(`plugLegacy(${domain.name}): devices must be plugged in before run() boots the domain`);
     if (!this.hv.domains.includes(domain)) throw new Error(`plugLegacy: ${domain.name} is not a domain of this system`);
     if (domain.legacy === undefined) throw new Error(`plugLegacy(${domain.name}): a paravirtual guest; give it virtio devices with attachDevice`);
     return this.bootLegacy(domain, dev);
@@ -257,35 +323,34 @@ export class System {
    * (MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE), binds a DEVICE event-channel port on vCPU 0 for its
    * interrupt, adds it to the manifest the guest finds in start_info, and hands the device a
    * callback that raises that port.
-   * @throws Error when called after run() (the guest has read its manifest), when the window is
+   * @throws Error once a run() has booted the domain (the guest has read its manifest), when the window is
    *   larger than MMIO_WINDOW_SIZE, or when the manifest is full.
    */
   attachDevice(domain: Domain, dev: AttachableDevice): AttachedDevice {
-    if (this.started) throw new Error(`attachDevice(${domain.name}, ${dev.name}): devices must be attached before run()`);
+    if (this.booted.has(domain)) throw new Error(`attachDevice(${domain.name}, ${dev.name}): devices must be attached before run() boots the domain`);
     if (!this.hv.domains.includes(domain)) throw new Error(`attachDevice: ${domain.name} is not a domain of this system`);
     if (!Number.isInteger(dev.size) || dev.size < 4 || dev.size > MMIO_WINDOW_SIZE) {
       throw new Error(`attachDevice(${domain.name}, ${dev.name}): window of ${dev.size} bytes; it must be 4..${MMIO_WINDOW_SIZE}`);
     }
-    // Slot = manifest index, so window i and manifest entry i describe the same device.
-    const base = MMIO_DEVICE_BASE + domain.nrDevices * MMIO_WINDOW_SIZE;
-    const hv = this.hv;
-    // Check what the manifest would refuse before mapping or binding, so a refused device leaves
-    // nothing behind (no window, no port).
+    // Check what the manifest would refuse before the core maps or binds anything, so a refused
+    // device leaves nothing behind (no window, no port), with a message naming the device.
     const nameBytes = new TextEncoder().encode(dev.name).length;
     if (domain.nrDevices >= MAX_DEVICES) throw new Error(`attachDevice(${domain.name}, ${dev.name}): at most ${MAX_DEVICES} devices per domain`);
     if (nameBytes < 1 || nameBytes > 15) throw new Error(`attachDevice(${domain.name}): device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
     if (!Number.isInteger(dev.type) || dev.type < 0 || dev.type > 0xffffffff) throw new Error(`attachDevice(${domain.name}, ${dev.name}): type ${dev.type} is not a u32`);
-    domain.mmio.map(base, dev);
-    let port: number;
-    try {
-      port = hv.bindDevicePort(domain, 0);
-    } catch (e) {
-      domain.mmio.unmap(base);
-      throw e;
-    }
-    hv.addDeviceToManifest(domain, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
-    dev.setInterrupt?.(() => hv.raiseDevice(domain, port));
+    // Entry i's window is at MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE (the core's plugDevice).
+    const i = this.hv.plugDevice(domain, dev);
+    if (i < 0) throw new RangeError(`attachDevice(${domain.name}, ${dev.name}): no free event-channel port for its interrupt`);
+    const { base, port } = domain.devices[i]!;
+    if (dev.release !== undefined) this.onRelease(domain, () => dev.release!());
     return { base, port };
+  }
+
+  /** Remembers `fn` to run when `domain` is destroyed ({@link System.forget}). */
+  private onRelease(domain: Domain, fn: () => void): void {
+    const list = this.releases.get(domain);
+    if (list === undefined) this.releases.set(domain, [fn]);
+    else list.push(fn);
   }
 
   /**
@@ -295,17 +360,30 @@ export class System {
    * in no later run report, its name can be used again, and its guest memory and instances are
    * garbage once the caller drops the Domain. Call it between runs (or between the slices of a
    * run with external inputs, as the control socket does), not from inside a guest's hypercall.
-   * Devices attached to it keep whatever outside references they hold (a switch port), which the
-   * caller removes.
+   * Its devices are released too ({@link AttachableDevice.release}: a virtio-net NIC leaves its
+   * switch port) and a legacy NE2000 leaves its switch, so frames to its MAC no longer reach it.
+   * An {@link ExternalInput} registered for it (a console socket) stays until the caller closes it.
    * @throws Error for a domain that is not (or no longer) in this system.
    */
-  destroyDomain(domain: Domain): void {
+  destroyDomain(domain: Domain, reason = 'destroyed'): void {
     if (!this.hv.domains.includes(domain)) throw new Error(`destroyDomain: ${domain.name} is not a domain of this system (or was destroyed already)`);
-    this.hv.destroyDomain(domain);
+    this.hv.destroyDomain(domain, reason);
   }
 
-  /** After the core destroyed `domain`: drops the engine's instances, flushes and drops its console state. */
+  /** After the core destroyed `domain`: releases its devices, drops the engine's instances, flushes and drops its console state. */
   private forget(domain: Domain): void {
+    // A domain destroyed during a run is still part of that run's story: keep its report.
+    this.destroyedInRun?.push({ ...this.reportOf(domain), destroyed: true });
+    const releases = this.releases.get(domain) ?? [];
+    this.releases.delete(domain);
+    for (const release of releases) {
+      try {
+        release();
+      } catch (e) {
+        // A device that fails to let go must not stop the rest of the destroy.
+        this.hv.log(`${domain.name}: releasing a device on destroy: ${(e as Error).message}`);
+      }
+    }
     this.engine.detach(domain);
     domain.legacy?.flush();
     const dec = this.decoders.get(domain);
@@ -353,6 +431,58 @@ export class System {
     }
   }
 
+  /**
+   * Sets how many vCPUs `domain` holds (DOMCTL_SET_VCPUS): those at or above `n` go down, the
+   * difference moves between the domain and the host's free vCPU pool, start_info.vcpus_held is
+   * written and VIRQ_CONTROL fires; the guest brings vCPUs below `n` up itself.
+   * @throws RangeError (its message starts with `vcpus:`) for a domain that has ended, `n` outside
+   *   1..the vCPUs it was created with, or more vCPUs than the free pool holds.
+   */
+  setVcpus(domain: Domain, n: number): void {
+    if (!domain.alive) throw new RangeError(`vcpus: ${domain.name} has already ended`);
+    const rc = setVcpus(this.hv, domain, n);
+    if (rc === 0) return;
+    if (rc === ENOMEM) {
+      throw new RangeError(
+        `vcpus: ${n} for ${domain.name} needs ${n - domain.vcpusHeld} more vCPU(s) than the host's free pool holds (${this.hv.freeVcpus}); lower another domain's vCPUs first`,
+      );
+    }
+    throw new RangeError(`vcpus: ${n} for ${domain.name}; give a whole number from 1 to ${domain.vcpus.length} (the vCPUs it was created with)`);
+  }
+
+  /**
+   * Makes every later run end when `domain` ends (shuts down, crashes or is destroyed), as a
+   * host goes down with its controlling domain (`pvisor boot`): the engine stops after the slice
+   * in which it ended, a point as deterministic as the rest of the run. Domains still alive then
+   * are reported as running, and the report's {@link RunReport.endedWith} names `domain`.
+   */
+  endRunWith(domain: Domain): void {
+    if (this.lifeline === undefined) {
+      // The core has no hook for a domain's end; every end goes through one of these two (a
+      // destroy crashes a live domain first), so wrap them on this system's core alone.
+      const hv = this.hv;
+      const shutdown = hv.shutdown.bind(hv);
+      const crash = hv.crash.bind(hv);
+      hv.shutdown = (d, reason, code) => {
+        shutdown(d, reason, code);
+        this.checkLifeline(d);
+      };
+      hv.crash = (d, reason, backtrace) => {
+        crash(d, reason, backtrace);
+        this.checkLifeline(d);
+      };
+    }
+    this.lifeline = domain;
+    this.lifelineEnded = false;
+    this.checkLifeline(domain);
+  }
+
+  private checkLifeline(d: Domain): void {
+    if (d !== this.lifeline || d.alive || this.lifelineEnded) return;
+    this.lifelineEnded = true;
+    this.engine.stop();
+  }
+
   /** What DOMCTL_GETINFO reports of a domain: flags, shutdown reason and code, vCPUs, memory, max and target. */
   domainInfo(domain: Domain): DomctlInfo {
     return domainInfo(domain);
@@ -395,7 +525,8 @@ export class System {
    * {@link ExternalInput} could change that), or the time limit.
    */
   async run(): Promise<RunReport> {
-    this.started = true;
+    for (const d of this.hv.domains) this.booted.add(d);
+    this.destroyedInRun = [];
     const t0 = performance.now();
     const stopped = new Promise<void>((resolve) => (this.wakeStop = resolve));
     while (!this.stopRequested) {
@@ -405,7 +536,7 @@ export class System {
         break;
       }
       const why = this.engine.run({ wallBudgetMs: LIVE_SLICE_MS });
-      if (why === 'time-limit' || this.hv.domains.every((d) => !d.alive)) break;
+      if (why === 'time-limit' || this.lifelineEnded || this.hv.domains.every((d) => !d.alive)) break;
       // Let sockets deliver what arrived meanwhile (a macrotask, so I/O callbacks run first).
       if (why === 'budget') await new Promise<void>((resolve) => setImmediate(resolve));
       // Idle: wait only if some input could wake a guest; every input's news re-runs the engine
@@ -417,14 +548,8 @@ export class System {
     for (const d of this.hv.domains) d.legacy?.flush();
     for (const [d, dec] of this.decoders) this.emitConsole(d, dec.end());
     this.prefixed.flush();
-    const domains: DomainReport[] = this.hv.domains.map((d) => ({
-      id: d.id,
-      name: d.name,
-      outcome: outcomeOf(d),
-      hypercalls: this.hv.hypercallCounts(d),
-      endedAtNs: d.alive ? this.hv.now : d.endedAt,
-      exits: exitsOf(this.hv, d),
-    }));
+    const domains = [...this.hv.domains.map((d) => this.reportOf(d)), ...(this.destroyedInRun ?? [])].sort((a, b) => a.id - b.id);
+    this.destroyedInRun = undefined;
     const report: RunReport = {
       domains,
       virtualTimeNs: this.hv.now,
@@ -432,7 +557,20 @@ export class System {
       ok: domains.every((r) => r.outcome.kind === 'poweroff' && r.outcome.code === 0),
     };
     if (this.hv.trace !== null) report.trace = this.hv.trace;
+    if (this.lifelineEnded && this.lifeline !== undefined) report.endedWith = { id: this.lifeline.id, name: this.lifeline.name };
     return report;
+  }
+
+  /** The report of one domain as it is now. */
+  private reportOf(d: Domain): DomainReport {
+    return {
+      id: d.id,
+      name: d.name,
+      outcome: outcomeOf(d),
+      hypercalls: this.hv.hypercallCounts(d),
+      endedAtNs: d.alive ? this.hv.now : d.endedAt,
+      exits: exitsOf(this.hv, d),
+    };
   }
 }
 

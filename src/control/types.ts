@@ -21,6 +21,17 @@ export interface DomainConfig {
   vcpus: number;
   /** Command line handed to the guest in start_info (at most 1024 bytes). */
   cmdline: string;
+  /**
+   * A controlling domain (SIF_PRIVILEGED): it may make `domctl` calls (create, destroy and
+   * resize other domains). Default false.
+   */
+  privileged?: boolean;
+  /**
+   * The most memory the guest may grow to with `memory.grow` (bytes, a multiple of 64 KiB; its
+   * WebAssembly maximum and start_info.max_mem). Growing takes frames from the host's free pool.
+   * Default: memBytes (no growth).
+   */
+  maxMemBytes?: number;
 }
 
 /**
@@ -95,6 +106,12 @@ export interface DomainReport {
    * (see src/bench/exits.ts). `System.run` always fills it; optional so hand-made reports need not.
    */
   exits?: ExitCounts;
+  /**
+   * Set when the domain was destroyed during the run (the control socket, a controlling
+   * domain's domctl, System.destroyDomain): it is in the report still, and `outcome` is how it had
+   * ended — a domain destroyed while alive is `crashed` with the destroyer's reason.
+   */
+  destroyed?: true;
 }
 
 /** One recorded exit, when tracing is on. */
@@ -125,4 +142,6 @@ export interface RunReport {
   ok: boolean;
   /** Recorded exits when `trace` was set. */
   trace?: TraceRecord[];
+  /** The domain whose end ended the run (`System.endRunWith`, the controlling domain of `pvisor boot`), when it did. */
+  endedWith?: { id: number; name: string };
 }

@@ -139,6 +139,11 @@ export interface VirtioBackend {
   reset(): void;
   /** An available-buffer notification for queue `index` (always a valid, enabled queue). */
   queueNotify(index: number): void;
+  /**
+   * Optional: the device's domain was destroyed and the backend is never used again; drop every
+   * reference from outside the domain (a switch port) so nothing keeps its memory alive.
+   */
+  release?(): void;
 }
 
 /**

@@ -153,7 +153,7 @@ export class VirtioMmioDevice implements MmioDevice {
   /** Accesses to undefined offsets or in the wrong direction (guest mistakes, counted for reports). */
   strayAccesses = 0;
 
-  private readonly mem: GuestMemory;
+  private mem: GuestMemory;
   private readonly vendorId: number;
   private readonly strictVersion1: boolean;
   private readonly logFn: (line: string) => void;
@@ -211,6 +211,15 @@ export class VirtioMmioDevice implements MmioDevice {
   /** Connects the device interrupt (an event channel for PV guests, a PIC line for full-virt ones). */
   setInterrupt(raise: () => void): void {
     this.raise = raise;
+  }
+
+  /**
+   * Its domain was destroyed (`System.destroyDomain` calls this): the interrupt line is cut and
+   * the backend releases what it holds outside the domain ({@link VirtioBackend.release}).
+   */
+  release(): void {
+    this.raise = () => {};
+    this.backend.release?.();
   }
 
   /** The device status register as the driver would read it. */
@@ -412,6 +421,18 @@ export class VirtioMmioDevice implements MmioDevice {
       this.mem,
       this.driverFeatures,
     );
+  }
+
+  /**
+   * Moves the device to another domain (DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE): a reset, as
+   * if the old driver wrote 0 to Status (requests in flight are dropped, virtio 1.2 §2.1), then
+   * every later ring access goes to `mem`. The configuration generation moves on, so a driver
+   * that cached the config space rereads it.
+   */
+  rebind(mem: GuestMemory): void {
+    this.reset();
+    this.configGeneration = (this.configGeneration + 1) >>> 0;
+    this.mem = mem;
   }
 
   /** Device reset (§2.4, §4.2.2.1), from a Status write of 0. */

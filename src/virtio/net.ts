@@ -209,6 +209,15 @@ export class VirtioNet implements VirtioBackend, SwitchEndpoint {
     this.updateStatus(true);
   }
 
+  /**
+   * Its domain was destroyed: unplugs from the switch (its port and learned MACs are gone, so
+   * frames to its MAC no longer reach it) and drops the queues, guest memory and waiting frames.
+   */
+  release(): void {
+    this.disconnect();
+    this.reset();
+  }
+
   /** Sets the administrative link state (config `status` LINK_UP, config-change interrupt). */
   setLink(up: boolean): void {
     this.adminUp = up;
