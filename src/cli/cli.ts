@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { didYouMean, parseArgs, UsageError } from './args.ts';
-import { BENCH, COMMANDS, CTL, GLOBAL_FLAGS, HELP, RUN } from './commands.ts';
+import { BENCH, BOOT, COMMANDS, CTL, GLOBAL_FLAGS, HELP, RUN } from './commands.ts';
 import { loadConfigFile } from './config.ts';
 import { commandHelp, mainHelp } from './help.ts';
 import { planRun } from './plan.ts';
@@ -94,6 +94,10 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       const plan = planRun(args, loadConfigFile);
       const { runPlan } = await import('./run.ts');
       return await runPlan(plan, io);
+    }
+    case BOOT: {
+      const { runBoot } = await import('./boot.ts');
+      return await runBoot(args, io);
     }
     case CTL: {
       const { runCtl } = await import('./ctl.ts');

@@ -56,8 +56,8 @@ export const RUN: CommandSpec = {
     'An unmodified guest (a KERNEL that imports nothing from module pv) runs on an emulated PC ' +
       'instead: its one --disk is the ATA primary master (ata0, IRQ 14), its one --net an NE2000 ' +
       'at 0x300, IRQ 10 (ne0) on the same named switch, and --console is its COM1 16550A.',
-    'With --control PATH, "pvisor ctl PATH …" lists, pauses, unpauses, destroys and shuts down ' +
-      'domains while the run goes on; while a domain is paused, a run with nothing else to do ' +
+    'With --control PATH, "pvisor ctl PATH …" lists, pauses, unpauses, shuts down, destroys and ' +
+      'resizes domains while the run goes on; while a domain is paused, a run with nothing else to do ' +
       'waits for it instead of ending. See "pvisor ctl --help".',
   ],
   flags: [
@@ -136,29 +136,89 @@ export const RUN: CommandSpec = {
   ],
 };
 
+/** `pvisor boot`. */
+export const BOOT: CommandSpec = {
+  name: 'boot',
+  summary: 'boot a controlling domain (dom0) that owns the whole host and creates the other domains itself',
+  usage: ['boot DOM0.wasm --mem SIZE [--vcpus N] [--image NAME=PATH]... [devices] [options]'],
+  description: [
+    'Creates one privileged domain (default name dom0) holding all of the host: --mem is the ' +
+      "host's memory and --vcpus its vCPUs, and the host's free pools start empty. The guest " +
+      'creates, resizes and destroys other domains with domctl, after handing memory (balloon) and ' +
+      'vCPUs (DOMCTL_SET_VCPUS on itself) back to the pools; those domains appear in the report.',
+    'Its first device is the boot volume: a read-only virtio-blk named "boot" holding the files of ' +
+      '--image (at most 15; NAME is 1 to 15 bytes; each file is checked with a CRC-32), which the ' +
+      'guest reads with pvisor/bootvol.h (format in docs/boot.md). The devices of --disk, --net and ' +
+      '--console follow, named as for pvisor run (disk0…, net0…, console0); dom0 may move them to ' +
+      'the domains it creates.',
+    'The run ends when dom0 ends (domains still running then are reported so), or at the time ' +
+      'limit. Exit status: dom0\'s, since it answers for the domains it creates: 0 when dom0 powered ' +
+      'off with code 0 (the report still names every client that crashed, even one dom0 restarted); ' +
+      '1 otherwise; 2 for a usage or image error.',
+  ],
+  flags: [
+    { name: 'mem', value: 'SIZE', help: "the host's memory, all of it dom0's at boot: a multiple of 64K (256M, 1G); required", suggestFor: ['m', 'memory', 'mem-size'] },
+    { name: 'vcpus', value: 'N', default: '1', help: `the host's vCPUs, all of them dom0's at boot (1 to ${MAX_VCPUS})`, suggestFor: ['smp', 'cpus', 'vcpu'] },
+    {
+      name: 'image',
+      value: 'NAME=PATH',
+      repeatable: true,
+      help: 'put the file PATH on the boot volume as NAME (1 to 15 bytes; repeatable, at most 15 files)',
+      suggestFor: ['file', 'images', 'module', 'initrd', 'kernel'],
+    },
+    { name: 'cmdline', value: 'STR', default: '""', help: `command line handed to dom0 (at most ${CMDLINE_MAX} bytes)`, suggestFor: ['append', 'boot-args'] },
+    { name: 'name', value: 'NAME', default: 'dom0', help: 'name of the controlling domain' },
+    { name: 'disk', value: 'PATH[,ro][,size=SIZE]', repeatable: true, help: "a virtio-blk disk for dom0 after the boot volume (disk0, …), as pvisor run's", suggestFor: ['drive', 'blk'] },
+    { name: 'net', value: 'SWITCH[,mac=MAC]', repeatable: true, help: "a virtio-net NIC for dom0 (net0, …), as pvisor run's", suggestFor: ['nic', 'netdev'] },
+    { name: 'console', value: 'stdio|file:PATH|socket:PATH', help: "a virtio-console for dom0 (console0), as pvisor run's", suggestFor: ['serial'] },
+    { name: 'console-input', value: 'TEXT', help: 'type TEXT into console0 before the run starts' },
+    { name: 'seed', value: 'N', default: '1', help: 'seed for every choice the host makes; same seed, same run' },
+    { name: 'max-time', value: 'DURATION', default: '10s', help: 'stop after this much virtual time (500ms, 10s, 2m)' },
+    { name: 'trace', value: 'FILE', help: 'write every exit to FILE as JSON lines' },
+    { name: 'pcap', value: 'FILE', help: 'capture every frame the switches forward to FILE' },
+    { name: 'control', value: 'PATH', help: 'serve the control socket on PATH (pvisor ctl PATH …)', suggestFor: ['api-sock', 'ctl'] },
+    { name: 'quiet', short: 'q', help: 'print only problems on stderr' },
+    HELP_FLAG,
+  ],
+  examples: [
+    [
+      'boot guest-kit/examples/dom0.wasm --mem 64M --vcpus 4 --image worker=guest-kit/examples/worker.wasm',
+      'dom0 with 64M and 4 vCPUs, reading worker from its boot volume',
+    ],
+    ['boot dom0.wasm --mem 256M --image web=web.wasm --disk data.img --net lan --control /tmp/pv.sock', 'devices for dom0 to hand out; drive it with pvisor ctl'],
+  ],
+};
+
 /** `pvisor ctl`. */
 export const CTL: CommandSpec = {
   name: 'ctl',
-  summary: 'drive a running host through its control socket: list, info, pause, unpause, destroy, shutdown',
+  summary: 'drive a running host through its control socket: list, info, pause, unpause, shutdown, destroy, mem-set, vcpu-set',
   usage: [
     'ctl PATH list [--json]',
-    'ctl PATH info|pause|unpause|destroy|shutdown DOMAIN [--json]',
+    'ctl PATH info|pause|unpause|destroy DOMAIN [--json]',
+    'ctl PATH shutdown DOMAIN [--force] [--json]',
     'ctl PATH mem-set DOMAIN SIZE',
     'ctl PATH vcpu-set DOMAIN N',
   ],
   description: [
-    'Sends one request to the control socket of "pvisor run … --control PATH" and prints the ' +
+    'Sends one request to the control socket of "pvisor run|boot … --control PATH" and prints the ' +
       'answer: a table for list, the details of one domain for info, one line otherwise. DOMAIN ' +
       'is a name or an id. The host applies a request between two engine slices.',
     'pause stops scheduling the vCPUs of a domain (its clock record stands still), unpause ' +
-      'schedules them again; destroy stops a domain for good (reported as crashed: destroyed by ' +
-      'the control socket); shutdown powers it off at once with code 0 — not cooperatively yet: ' +
-      'the guest is not asked. mem-set and vcpu-set are checked and then refused: they need ' +
-      'ballooning and vCPU hotplug, which the core does not have yet.',
+      'schedules them again. destroy takes a domain off the host for good: a live one is stopped ' +
+      '(reported as crashed: destroyed by the control socket), an ended one just leaves; its memory ' +
+      "and vCPUs go back to the host's free pools, and the run report lists it as destroyed.",
+    'shutdown, mem-set and vcpu-set ask the guest, which acts on them itself (a kit guest with ' +
+      'control.h does; one that does not goes on as before): shutdown asks it to power off ' +
+      '(--force powers it off at once, code 0, without asking); mem-set sets its balloon target ' +
+      '(at most the memory it was created with); vcpu-set sets how many vCPUs it holds (1 to the ' +
+      "number it was created with; more than it holds come from the host's free vCPU pool). The " +
+      'answer comes at once; info shows the progress (holds/target, up/held).',
     'Exit status: 0 when the host did it; 1 when the host refused (its message names the field ' +
       'at fault) or hung up; 2 for a usage error, or a PATH where no host listens.',
   ],
   flags: [
+    { name: 'force', help: 'shutdown only: power the domain off at once instead of asking it (like destroy, but it ends with poweroff code 0)', suggestFor: ['hard', 'f', 'kill'] },
     { name: 'json', help: 'print the response line as the host sent it ({"id","ok","result"} or {"ok":false,"error"})', suggestFor: ['raw', 'j'] },
     HELP_FLAG,
   ],
@@ -166,7 +226,10 @@ export const CTL: CommandSpec = {
     ['ctl /tmp/pv.sock list', 'every domain: state, memory, vCPUs, guest time, console bytes, exits'],
     ['ctl /tmp/pv.sock pause web', 'stop scheduling domain web; unpause web resumes it'],
     ['ctl /tmp/pv.sock info 2 --json', 'domain 2 with hypercalls and exits by kind, as JSON'],
-    ['ctl /tmp/pv.sock destroy web', 'stop web for good; the run ends when every domain has'],
+    ['ctl /tmp/pv.sock shutdown web', 'ask web to power off; add --force if it does not listen'],
+    ['ctl /tmp/pv.sock mem-set web 32M', "web's balloon driver gives memory back down to 32M"],
+    ['ctl /tmp/pv.sock vcpu-set web 2', 'web holds 2 vCPUs and brings them up'],
+    ['ctl /tmp/pv.sock destroy web', 'take web off the host; its memory and vCPUs are free again'],
   ],
 };
 
@@ -227,4 +290,4 @@ export const HELP: CommandSpec = {
 };
 
 /** Every command, in the order help lists them. */
-export const COMMANDS: CommandSpec[] = [RUN, CTL, BENCH, HELP];
+export const COMMANDS: CommandSpec[] = [RUN, BOOT, CTL, BENCH, HELP];

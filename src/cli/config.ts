@@ -57,6 +57,11 @@ export interface DomainPlan extends DomainConfig {
   nets?: NetPlan[];
   /** A virtio-console `console0` (an unmodified guest: its COM1). */
   console?: ConsolePlan;
+  /**
+   * A boot volume image (src/control/boot-volume.ts), attached as the read-only virtio-blk `boot`
+   * before every other device, so it is manifest entry 0 (`pvisor boot --image`).
+   */
+  bootVolume?: Uint8Array;
 }
 
 /** A validated configuration file. */

@@ -4,6 +4,9 @@
  * arguments, sends one request, and prints the answer for people (a table for `list`) or, with
  * `--json`, the response line as the host sent it.
  *
+ * `shutdown`, `mem-set` and `vcpu-set` ask the guest (it acts on VIRQ_CONTROL); `shutdown --force`
+ * and `destroy` do not ask.
+ *
  * Exit status: 0 the host did it; 1 the host refused (its message, naming the field, is
  * printed) or closed the connection without answering; 2 a usage error, including a PATH with
  * no host listening.
@@ -62,6 +65,10 @@ export function planCtl(args: ParsedArgs): CtlPlan {
   if (rest.length > want.length) throw usage(`${op} takes ${want.length === 0 ? 'no arguments' : want.join(' and ')} (got ${rest.map((r) => `"${r}"`).join(' ')}): ${shape}`);
   const request: Record<string, unknown> = { op };
   if (want.length > 0) request.domain = rest[0];
+  if (args.flags.force === true) {
+    if (op !== 'shutdown') throw usage(`--force is for shutdown only (it powers the domain off at once instead of asking it); drop it from ${op}`);
+    request.force = true;
+  }
   if (op === 'mem-set') {
     try {
       request.memBytes = parseMemSize(rest[1] as string);
@@ -170,13 +177,23 @@ export function formatResult(op: string, result: unknown): string {
       const d = r.domain as DomainInfo;
       return r.changed === true ? `unpaused ${label(d)} (now ${d.state})\n` : `${label(d)} was not paused (${d.state})\n`;
     }
-    case 'destroy':
-      return `destroyed ${label(r.domain as DomainInfo)}: stopped for good (${r.released === false ? 'its memory is freed when the run ends' : 'its resources are released'})\n`;
+    case 'destroy': {
+      const d = r.domain as DomainInfo;
+      const was = d.outcome === undefined || d.outcome.kind === 'crashed' ? 'stopped' : `it had ended (${stateText(d)})`;
+      return `destroyed ${label(d)}: ${was}; its memory and vCPUs went back to the host's free pools\n`;
+    }
     case 'shutdown':
-      return (
-        `powered off ${label(r.domain as DomainInfo)}` +
-        (r.cooperative === false ? ' at once by the host (not cooperative: the guest was not asked)\n' : '\n')
-      );
+      return r.cooperative === false
+        ? `powered off ${label(r.domain as DomainInfo)} at once by the host (--force: the guest was not asked)\n`
+        : `asked ${label(r.domain as DomainInfo)} to shut down (poweroff); it does when its kernel handles the request (pvisor ctl PATH info shows it; --force powers it off at once)\n`;
+    case 'mem-set': {
+      const d = r.domain as DomainInfo;
+      return `memory target of ${label(d)} set to ${formatSize(d.memTargetBytes)}; it holds ${formatSize(d.populatedBytes)} now and moves toward the target itself (info shows it)\n`;
+    }
+    case 'vcpu-set': {
+      const d = r.domain as DomainInfo;
+      return `${label(d)} holds ${d.vcpus.held} vCPU(s) now (${d.vcpus.up} up); it brings them up or down itself (info shows it)\n`;
+    }
     default:
       return `${JSON.stringify(result)}\n`;
   }
@@ -203,8 +220,8 @@ function formatList(domains: DomainInfo[], nowNs: number): string {
     String(d.id),
     d.name,
     stateText(d),
-    formatSize(d.memBytes),
-    `${d.vcpus.up}/${d.vcpus.total}`,
+    d.populatedBytes === d.memBytes ? formatSize(d.memBytes) : `${formatSize(d.populatedBytes)}/${formatSize(d.memBytes)}`,
+    `${d.vcpus.up}/${d.vcpus.held}`,
     guestTime(d),
     String(d.consoleBytes),
     String(d.exitsTotal),
@@ -221,8 +238,8 @@ function formatInfo(d: DomainInfo): string {
     `id            ${d.id}`,
     `name          ${d.name}`,
     `state         ${stateText(d)}`,
-    `memory        ${formatSize(d.memBytes)} (${d.memBytes} bytes)`,
-    `vcpus         ${d.vcpus.up} up of ${d.vcpus.total}`,
+    `memory        ${formatSize(d.memBytes)} (${d.memBytes} bytes); holds ${formatSize(d.populatedBytes)}, target ${formatSize(d.memTargetBytes)}`,
+    `vcpus         ${d.vcpus.up} up, ${d.vcpus.held} held, ${d.vcpus.total} created`,
     `guest time    ${guestTime(d)}`,
     `console       ${d.consoleBytes} bytes`,
     `exits         ${d.exitsTotal}`,

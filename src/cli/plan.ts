@@ -38,6 +38,8 @@ export interface RunPlan {
   control?: { path: string; origin: string };
   /** Print only problems. */
   quiet: boolean;
+  /** The name of the domain whose end ends the run (`pvisor boot`: the controlling domain), if any. */
+  endWith?: string;
 }
 
 /** Flags that describe the one domain of `pvisor run KERNEL`; they have no meaning with `--config`. */

@@ -27,6 +27,12 @@ export interface SummaryOptions {
   quiet?: boolean;
   /** The run's virtual time limit in ns, named for domains still running when it stopped. */
   maxTimeNs?: number;
+  /**
+   * The domain whose ending alone decides the exit status (`pvisor boot`: dom0, which answers
+   * for the domains it creates; a client it restarted after a crash is its business, and the
+   * report still names the crash). Default: every domain decides.
+   */
+  judgeBy?: string;
 }
 
 /** True when the domain powered off with code 0: the only outcome that counts as success. */
@@ -40,7 +46,8 @@ export function isCleanExit(outcome: DomainOutcome): boolean {
  */
 export function summarizeRun(report: RunReport, opts: SummaryOptions = {}): RunSummary {
   const failed = report.domains.filter((d) => !isCleanExit(d.outcome));
-  const exitCode = failed.length === 0 && report.domains.length > 0 ? EXIT_OK : EXIT_GUEST_FAILURE;
+  const judged = opts.judgeBy === undefined ? report.domains : report.domains.filter((d) => d.name === opts.judgeBy);
+  const exitCode = judged.length > 0 && judged.every((d) => isCleanExit(d.outcome)) ? EXIT_OK : EXIT_GUEST_FAILURE;
   const shown = opts.quiet ? failed : report.domains;
   const lines = shown.map((d) => `pvisor: ${describeDomain(d, report, opts.maxTimeNs)}`);
   if (!opts.quiet) {
@@ -57,10 +64,21 @@ export function summarizeRun(report: RunReport, opts: SummaryOptions = {}): RunS
 /**
  * One domain's ending, e.g. `domain ping (1): powered off, code 0`,
  * `domain hello (3): crashed: unreachable at kmain ← _start`,
- * `domain timer (2): still running at the time limit (10 s virtual)`.
+ * `domain timer (2): still running at the time limit (10 s virtual)`,
+ * `domain worker (2): powered off, code 0; destroyed afterwards` (destroyed during the run),
+ * `domain worker (3): still running when domain dom0 (1) ended the run (2 s virtual)` (`pvisor boot`).
  */
 export function describeDomain(d: DomainReport, report: RunReport, maxTimeNs?: number): string {
-  return `domain ${d.name} (${d.id}): ${describeOutcome(d.outcome, report.virtualTimeNs, maxTimeNs)}`;
+  const o = d.outcome;
+  const w = report.endedWith;
+  const how =
+    o.kind === 'running' && w !== undefined && w.id !== d.id
+      ? `still running when domain ${w.name} (${w.id}) ended the run (${formatDuration(report.virtualTimeNs)} virtual)`
+      : describeOutcome(o, report.virtualTimeNs, maxTimeNs);
+  // A domain destroyed while alive says so in its crash reason ("destroyed…", as every destroyer
+  // words it); one that had ended (or crashed on its own) says it here.
+  const destroyed = d.destroyed === true && !(o.kind === 'crashed' && o.reason.startsWith('destroyed')) ? '; destroyed afterwards' : '';
+  return `domain ${d.name} (${d.id}): ${how}${destroyed}`;
 }
 
 /** How a domain ended, in words. */

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { MAX_DEVICES } from '../abi/index.ts';
 import { UsageError } from './args.ts';
+import { BOOTVOL_DEVICE } from '../control/boot-volume.ts';
 import type { ExternalInput, LegacyDevices, System } from '../control/system.ts';
 import type { SystemOptions, TraceRecord } from '../control/types.ts';
 import type { Domain } from '../hv/index.ts';
@@ -67,6 +68,10 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
       process.off('SIGINT', onInterrupt);
     }
     const sys = built.system;
+    if (plan.endWith !== undefined) {
+      const i = plan.domains.findIndex((d) => d.name === plan.endWith);
+      if (i >= 0) sys.endRunWith(built.domains[i] as Domain);
+    }
     if (plan.control !== undefined) {
       // An external input of the run: the run yields to it and, while a domain is paused, waits for it.
       const { listenControl } = await import('../control/control-socket.ts');
@@ -92,7 +97,7 @@ export async function runPlan(plan: RunPlan, io: CliIo): Promise<number> {
       process.off('SIGINT', onStop);
     }
     if (traceFd !== undefined) writeTrace(traceFd, report.trace ?? []);
-    const summary = summarizeRun(report, { quiet: plan.quiet, maxTimeNs: plan.maxTimeNs });
+    const summary = summarizeRun(report, { quiet: plan.quiet, maxTimeNs: plan.maxTimeNs, ...(plan.endWith !== undefined ? { judgeBy: plan.endWith } : {}) });
     for (const line of summary.lines) io.err(`${line}\n`);
     return summary.exitCode;
   } finally {
@@ -135,7 +140,8 @@ export interface BuildOptions {
 
 /**
  * Creates the System of a plan: every domain, then its devices, attached with
- * `System.attachDevice` in this order — `--disk` (virtio-blk `diskN` on a raw image file,
+ * `System.attachDevice` in this order — a boot volume (`pvisor boot --image`: the read-only,
+ * memory-backed virtio-blk `boot`), `--disk` (virtio-blk `diskN` on a raw image file,
  * created sparse when asked), `--net` (virtio-net `netN` plugged into its switch; switches are
  * created on first use and shared by all domains), `--console` (virtio-console `console0`) —
  * and the `--pcap` capture on every switch. An unmodified guest (full virtualization) gets the
@@ -175,7 +181,13 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
   }
   // Unmodified guests are known once their images are inspected; refuse what their PC cannot
   // take before any device is opened.
-  const fv = plan.domains.flatMap((d, i) => (domains[i]?.legacy !== undefined ? legacyDeviceProblems(d.name, d.disks ?? [], d.nets ?? []) : []));
+  const fv = plan.domains.flatMap((d, i) => {
+    if (domains[i]?.legacy === undefined) return [];
+    const problems = legacyDeviceProblems(d.name, d.disks ?? [], d.nets ?? []);
+    // A controlling domain drives the host with hypercalls, which an unmodified guest cannot make.
+    if (d.bootVolume !== undefined) problems.push(`domain ${d.name}: an unmodified guest (it imports nothing from module pv) cannot be the controlling domain; build it with the guest kit`);
+    return problems;
+  });
   if (fv.length > 0) throw new UsageError(fv);
   const log = (line: string): void => system.hv.log(line);
 
@@ -280,6 +292,12 @@ export async function buildSystem(plan: RunPlan, opts: BuildOptions = {}): Promi
         attached.push(dev);
         return dev;
       };
+
+      if (d.bootVolume !== undefined) {
+        // First, so the controlling domain finds it at manifest entry 0 whatever else it has.
+        const image = new disk.MemoryDiskImage(d.bootVolume, { readOnly: true });
+        attach(BOOTVOL_DEVICE, new blk.VirtioBlk({ image, id: 'pvisor-boot' }));
+      }
 
       for (const [n, dk] of (d.disks ?? []).entries()) {
         const image = openDisk(dk);
@@ -439,7 +457,7 @@ export function checkDevices(plan: RunPlan): string[] {
   const problems: string[] = [];
   const users = new Map<string, { who: string; readOnly: boolean }[]>();
   for (const d of plan.domains) {
-    const count = (d.disks?.length ?? 0) + (d.nets?.length ?? 0) + (d.console ? 1 : 0);
+    const count = (d.bootVolume !== undefined ? 1 : 0) + (d.disks?.length ?? 0) + (d.nets?.length ?? 0) + (d.console ? 1 : 0);
     if (count > MAX_DEVICES) problems.push(`domain ${d.name}: ${count} devices; a domain has at most ${MAX_DEVICES}`);
     if (d.console?.kind === 'socket' && existsSync(d.console.path)) {
       problems.push(`${d.console.origin}: ${shortPath(d.console.path)} already exists; remove it (a socket left by an earlier run?)`);

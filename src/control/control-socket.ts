@@ -17,10 +17,10 @@
  * | `list` | | every domain: id, name, state, memory, vCPUs, guest time, console bytes, exits |
  * | `info` | `domain` | the same for one, with hypercalls and exits by kind, and how it ended |
  * | `pause` / `unpause` | `domain` | stops scheduling its vCPUs / schedules them again (`changed: false` when it already was) |
- * | `destroy` | `domain` | stops it for good: the host crashes it with reason "destroyed by the control socket" |
- * | `shutdown` | `domain` | powers it off at once, code 0, with `cooperative: false` (see below) |
- * | `mem-set` | `domain`, `memBytes` | refused: needs ballooning (issue 6 item 3) |
- * | `vcpu-set` | `domain`, `vcpus` | refused: needs vCPU hotplug (issue 6 item 6) |
+ * | `destroy` | `domain` | takes it off the host (`System.destroyDomain`): a live one is stopped first (crashed, reason "destroyed by the control socket"); its memory and vCPUs go to the host's free pools, devices it was given go back to the giver. It may have ended already. |
+ * | `shutdown` | `domain`, optional `force` | asks it to shut down (DOMCTL_REQUEST_SHUTDOWN, poweroff; `cooperative: true`): the guest sees VIRQ_CONTROL and shuts itself down. With `"force": true` the host powers it off at once, code 0 (`cooperative: false`) |
+ * | `mem-set` | `domain`, `memBytes` | sets its balloon target (DOMCTL_SET_MEMORY_TARGET): a multiple of 4096 up to its max_mem; the guest moves its memory toward it |
+ * | `vcpu-set` | `domain`, `vcpus` | sets how many vCPUs it holds (DOMCTL_SET_VCPUS), 1 to those it was created with; more than it holds come from the host's free vCPU pool |
  *
  * `id` (a string or an integer) is optional and echoed back (`null` without one). `domain` is a
  * name, or an id as a number or a string of digits (a name wins over an id). Every request is
@@ -29,12 +29,12 @@
  * `field` names the field at fault (`null` for the line as a whole) and whose `message` says the
  * fix.
  *
- * LIMITS (what the core cannot do yet, said rather than pretended). `shutdown` should be
- * cooperative — the guest sees an event and a reason, and shuts itself down — which needs ABI
- * support that does not exist yet; until then it is an immediate poweroff by the host, and the
- * result says `"cooperative": false`. `destroy` stops the domain but releases nothing (its memory
- * goes when the run ends: returning resources is issue 6 item 2); the result says
- * `"released": false`. `mem-set` and `vcpu-set` are validated, then refused with `field: "op"`.
+ * COOPERATION. `shutdown`, `mem-set` and `vcpu-set` only ask: the host writes start_info and
+ * raises VIRQ_CONTROL, and a guest built with the kit's control.h acts on it; a guest that
+ * ignores it goes on as before (`shutdown` with `force` does not ask). The response comes at
+ * once, before the guest has acted: `list`/`info` show the progress (`memTargetBytes` against
+ * `populatedBytes`, `vcpus.held` against `vcpus.up`). A destroyed domain leaves the host: later
+ * requests do not find it, and the run report lists it as destroyed.
  *
  * WHEN REQUESTS TAKE EFFECT. The engine runs on this thread in slices; a run with an external
  * input (this socket is one) returns to the event loop every {@link LIVE_SLICE_MS} of wall time and
@@ -48,7 +48,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
-import { MAX_VCPUS, SHUTDOWN_POWEROFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
+import { GRANT_FRAME_SIZE, MAX_VCPUS, SHUTDOWN_POWEROFF, VCPU_TIME_INFO_OFF } from '../abi/index.ts';
 import { exitsOf, type ExitCounts } from '../bench/exits.ts';
 import { didYouMean } from './suggest.ts';
 import type { Domain } from '../hv/index.ts';
@@ -72,8 +72,16 @@ const OP_FIELDS: Record<ControlOp, readonly string[]> = {
   'vcpu-set': ['domain', 'vcpus'],
 };
 
+/** Fields an operation may take besides its required ones. */
+const OPTIONAL_FIELDS: Partial<Record<ControlOp, readonly string[]>> = {
+  shutdown: ['force'],
+};
+
 /** The longest request line accepted; a longer one ends the connection (a client cannot make the host buffer without bound). */
 export const MAX_REQUEST_BYTES = 65536;
+
+/** Memory targets are whole frames. */
+const FRAME = GRANT_FRAME_SIZE;
 
 /** Reason a domain stopped by `destroy` is reported with. */
 export const DESTROY_REASON = 'destroyed by the control socket';
@@ -86,8 +94,10 @@ export interface ControlRequest {
   op: ControlOp;
   /** A domain name, or its id (a number or a string of digits). */
   domain?: string | number;
-  /** `mem-set`: the new memory size in bytes (a positive multiple of 64 KiB). */
+  /** `mem-set`: the balloon target in bytes (a multiple of 4096, at most the domain's max_mem). */
   memBytes?: number;
+  /** `shutdown`: power it off at once instead of asking the guest. */
+  force?: boolean;
   /** `vcpu-set`: how many vCPUs should be up (1 to MAX_VCPUS). */
   vcpus?: number;
 }
@@ -113,10 +123,14 @@ export interface ControlDomainInfo {
   name: string;
   /** `running` (a vCPU can run), `blocked` (every up vCPU waits), `paused`, `shutdown` or `crashed`. */
   state: 'running' | 'blocked' | 'paused' | 'shutdown' | 'crashed';
-  /** Guest memory in bytes. */
+  /** Guest memory in bytes (the size of its memory; see populatedBytes for what it holds). */
   memBytes: number;
-  /** vCPUs up now (0 once the domain has ended), and how many the domain has. */
-  vcpus: { up: number; total: number };
+  /** Bytes of its memory it holds: memBytes minus the frames it handed back to the host. */
+  populatedBytes: number;
+  /** Its balloon target (`mem-set`). */
+  memTargetBytes: number;
+  /** vCPUs up now (0 once the domain has ended), how many it holds (`vcpu-set`), and how many it was created with. */
+  vcpus: { up: number; held: number; total: number };
   /**
    * The virtual time the domain last saw, in ns: the latest `system_time` in its vCPUs' time
    * records, which the host refreshes at every entry into a paravirtual guest — so it stands still
@@ -192,12 +206,18 @@ export class ControlHost {
     }
     const op = req.op as ControlOp;
     const fields = OP_FIELDS[op];
-    const known = ['id', 'op', ...fields];
+    const optional = OPTIONAL_FIELDS[op] ?? [];
+    const all = [...fields, ...optional];
+    const known = ['id', 'op', ...all];
     for (const key of Object.keys(req)) {
       if (known.includes(key)) continue;
-      const guess = didYouMean(key, fields);
+      const guess = didYouMean(key, all);
       const hint = guess !== undefined ? `did you mean "${guess}"? ` : '';
-      return fail(id, key, `unknown field for "${op}"; ${hint}${op} takes ${fields.length > 0 ? fields.join(', ') : 'no fields'} besides id and op`);
+      const takes = all.length > 0 ? `${fields.join(', ')}${optional.length > 0 ? ` (optional: ${optional.join(', ')})` : ''}` : 'no fields';
+      return fail(id, key, `unknown field for "${op}"; ${hint}${op} takes ${takes} besides id and op`);
+    }
+    if (req.force !== undefined && typeof req.force !== 'boolean') {
+      return fail(id, 'force', `expected true or false, got ${describe(req.force)}; true powers the domain off at once instead of asking it`);
     }
     for (const f of fields) {
       if (req[f] === undefined) return fail(id, f, `missing; "${op}" needs ${fields.map((x) => `"${x}"`).join(' and ')}, e.g. ${example(op)}`);
@@ -209,18 +229,24 @@ export class ControlHost {
     const d = found;
     if (op === 'mem-set') {
       const m = req.memBytes;
-      if (typeof m !== 'number' || !Number.isSafeInteger(m) || m <= 0 || m % 65536 !== 0) {
-        return fail(id, 'memBytes', `expected a positive multiple of 65536 (bytes), got ${describe(m)}; e.g. 67108864 for 64M`);
+      if (typeof m !== 'number' || !Number.isSafeInteger(m) || m <= 0 || m % FRAME !== 0) {
+        return fail(id, 'memBytes', `expected a positive multiple of ${FRAME} (bytes), got ${describe(m)}; e.g. 67108864 for 64M`);
       }
+      if (m > d.maxMem) return fail(id, 'memBytes', `${m} is above the ${d.maxMem} bytes ${label(d)} may hold (its max_mem); give at most ${d.maxMem}`);
     }
     if (op === 'vcpu-set') {
       const n = req.vcpus;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_VCPUS) {
         return fail(id, 'vcpus', `expected a whole number from 1 to ${MAX_VCPUS}, got ${describe(n)}`);
       }
-      if (n > d.vcpus.length) return fail(id, 'vcpus', `${label(d)} has ${d.vcpus.length} vCPU(s); it cannot have ${n} up (give 1 to ${d.vcpus.length})`);
+      if (n > d.vcpus.length) return fail(id, 'vcpus', `${label(d)} was created with ${d.vcpus.length} vCPU(s); it cannot hold ${n} (give 1 to ${d.vcpus.length})`);
     }
     if (op === 'info') return { id, ok: true, result: this.details(d) };
+    if (op === 'destroy') {
+      // An ended domain may be destroyed too: that is how its memory and vCPUs are given back.
+      this.system.destroyDomain(d, DESTROY_REASON);
+      return this.done(id, { domain: this.info(d), released: true }, true);
+    }
     if (!d.alive) return fail(id, 'domain', `${label(d)} has ended (${ended(d)}); ${op} needs a live domain`);
 
     switch (op) {
@@ -234,17 +260,24 @@ export class ControlHost {
         this.system.hv.unpause(d);
         return this.done(id, { domain: this.info(d), changed }, changed);
       }
-      case 'destroy':
-        this.system.hv.crash(d, DESTROY_REASON);
-        return this.done(id, { domain: this.info(d), released: false }, true);
       case 'shutdown':
-        // Not cooperative: no ABI yet tells the guest to shut itself down (see the module doc).
-        this.system.hv.shutdown(d, SHUTDOWN_POWEROFF, 0);
-        return this.done(id, { domain: this.info(d), cooperative: false }, true);
+        if (req.force === true) {
+          this.system.hv.shutdown(d, SHUTDOWN_POWEROFF, 0);
+          return this.done(id, { domain: this.info(d), cooperative: false }, true);
+        }
+        this.system.requestShutdown(d, SHUTDOWN_POWEROFF);
+        return this.done(id, { domain: this.info(d), cooperative: true }, true);
       case 'mem-set':
-        return fail(id, 'op', 'mem-set needs ballooning (issue 6 item 3), not implemented yet');
+        this.system.setMemoryTarget(d, req.memBytes as number);
+        return this.done(id, { domain: this.info(d), cooperative: true }, true);
       case 'vcpu-set':
-        return fail(id, 'op', 'vcpu-set needs vCPU hotplug (issue 6 item 6), not implemented yet');
+        try {
+          this.system.setVcpus(d, req.vcpus as number);
+        } catch (err) {
+          if (err instanceof RangeError) return fail(id, 'vcpus', err.message.replace(/^vcpus: /, ''));
+          throw err;
+        }
+        return this.done(id, { domain: this.info(d), cooperative: true }, true);
     }
   }
 
@@ -270,13 +303,16 @@ export class ControlHost {
   }
 
   private info(d: Domain): ControlDomainInfo {
+    const dom = this.system.domainInfo(d);
     const out: ControlDomainInfo = {
       id: d.id,
       name: d.name,
       state: d.runState,
       memBytes: d.mem.size,
+      populatedBytes: dom.populated,
+      memTargetBytes: dom.memTarget,
       // A domain that has ended runs no vCPU, whatever the core's per-vCPU flags still say.
-      vcpus: { up: d.alive ? d.vcpus.filter((v) => v.up).length : 0, total: d.vcpus.length },
+      vcpus: { up: d.alive ? dom.vcpusOnline : 0, held: d.vcpusHeld, total: d.vcpus.length },
       guestTimeNs: guestTime(d),
       consoleBytes: this.system.consoleBytes(d),
       exitsTotal: exitsOf(this.system.hv, d).total,
@@ -332,6 +368,7 @@ function ended(d: Domain): string {
 function example(op: ControlOp): string {
   if (op === 'mem-set') return '{"op":"mem-set","domain":"web","memBytes":67108864}';
   if (op === 'vcpu-set') return '{"op":"vcpu-set","domain":"web","vcpus":2}';
+  if (op === 'shutdown') return '{"op":"shutdown","domain":"web"} (add "force":true to power it off at once)';
   return `{"op":"${op}","domain":"web"}`;
 }
 

@@ -48,7 +48,7 @@ describe('pvisor', () => {
     expect(await pvisor('rn', 'x.wasm')).toEqual({
       status: 2,
       out: '',
-      err: 'pvisor: unknown command "rn"; did you mean "run"?\npvisor: commands: run, ctl, bench, help; see "pvisor --help"\n',
+      err: 'pvisor: unknown command "rn"; did you mean "run"?\npvisor: commands: run, boot, ctl, bench, help; see "pvisor --help"\n',
     });
     expect((await pvisor('run', 'x.wasm', '--mem', '12X')).err).toBe('pvisor: --mem: "12X" is not a size; use e.g. 64M or 1G\n');
     expect((await pvisor('run')).err).toBe(

@@ -26,6 +26,17 @@ describe('summarizeRun', () => {
     });
   });
 
+  it('judgeBy (pvisor boot): only that domain decides the exit status; the others are still reported', () => {
+    const r = run([dom(1, 'dom0', { kind: 'poweroff', code: 0 }), dom(2, 'web', { kind: 'crashed', reason: 'unreachable', backtrace: [] })]);
+    const s = summarizeRun(r, { judgeBy: 'dom0' });
+    expect(s.exitCode).toBe(EXIT_OK);
+    expect(s.lines[1]).toMatch(/^pvisor: domain web \(2\): crashed/);
+    expect(summarizeRun(r).exitCode).toBe(EXIT_GUEST_FAILURE);
+    expect(summarizeRun(run([dom(1, 'dom0', { kind: 'poweroff', code: 3 })]), { judgeBy: 'dom0' }).exitCode).toBe(EXIT_GUEST_FAILURE);
+    // A judge that is not in the report (it never booted): failure, not success.
+    expect(summarizeRun(r, { judgeBy: 'nobody' }).exitCode).toBe(EXIT_GUEST_FAILURE);
+  });
+
   it('prints nothing with quiet when all is well', () => {
     expect(summarizeRun(run([dom(1, 'hello', { kind: 'poweroff', code: 0 })]), { quiet: true })).toEqual({ exitCode: EXIT_OK, lines: [] });
   });
@@ -69,6 +80,33 @@ describe('summarizeRun', () => {
     const report = run([dom(1, 'waiter', { kind: 'running' })], 2_000_000);
     expect(summarizeRun(report, { maxTimeNs: TEN_S, quiet: true }).lines).toEqual([
       'pvisor: domain waiter (1): blocked with nothing left to wake it (the run ended at 2 ms virtual)',
+    ]);
+  });
+
+  it('says which domains were destroyed during the run; one destroyed while alive fails through its crash', () => {
+    const worker = { ...dom(2, 'worker', { kind: 'poweroff', code: 0 }), destroyed: true as const };
+    const killed = { ...dom(3, 'web', { kind: 'crashed', reason: 'destroyed by the control socket', backtrace: [] }), destroyed: true as const };
+    expect(summarizeRun(run([dom(1, 'dom0', { kind: 'poweroff', code: 0 }), worker]), {})).toEqual({
+      exitCode: EXIT_OK,
+      lines: [
+        'pvisor: domain dom0 (1): powered off, code 0',
+        'pvisor: domain worker (2): powered off, code 0; destroyed afterwards',
+        'pvisor: 2 domains powered off cleanly; 1.5 ms virtual, 42 ms wall',
+      ],
+    });
+    const s = summarizeRun(run([dom(1, 'dom0', { kind: 'poweroff', code: 0 }), killed]), { quiet: true });
+    expect(s).toEqual({ exitCode: EXIT_GUEST_FAILURE, lines: ['pvisor: domain web (3): crashed: destroyed by the control socket'] });
+    // One that crashed on its own and was destroyed later (a controlling domain restarting it).
+    const crashed = { ...dom(4, 'batch', { kind: 'crashed', reason: 'vCPU 0: unreachable', backtrace: [] }), destroyed: true as const };
+    expect(summarizeRun(run([crashed]), { quiet: true }).lines).toEqual(['pvisor: domain batch (4): crashed: vCPU 0: unreachable; destroyed afterwards']);
+  });
+
+  it('names the domain whose end ended the run for the domains still running then', () => {
+    const report = { ...run([dom(1, 'dom0', { kind: 'poweroff', code: 0 }), dom(2, 'worker', { kind: 'running' })], 2e9), endedWith: { id: 1, name: 'dom0' } };
+    expect(summarizeRun(report, { maxTimeNs: TEN_S }).lines).toEqual([
+      'pvisor: domain dom0 (1): powered off, code 0',
+      'pvisor: domain worker (2): still running when domain dom0 (1) ended the run (2 s virtual)',
+      'pvisor: 1 of 2 domains powered off cleanly; 2 s virtual, 42 ms wall',
     ]);
   });
 

@@ -2,9 +2,11 @@
  * The control socket (src/control/control-socket.ts) on a real Unix socket in a temp dir, against
  * a System that runs guests which idle for ever (guest-kit/workloads/idle-pv.wasm ticking at
  * 1 kHz for 4e9 virtual seconds): list, info, pause (the paused domain's clock record stands
- * still while another's goes on), unpause, shutdown and destroy (the run ends), validation
- * errors that name the field; when an idle run waits for requests and when it ends; and
- * `pvisor ctl` end to end, in process and against a `pvisor run --control` child process.
+ * still while another's goes on), unpause, forced shutdown and destroy (the run ends; destroyed
+ * domains stay in its report), validation errors that name the field; the cooperative requests
+ * (shutdown, mem-set, vcpu-set) against the kit's worker example, which acts on them; when an
+ * idle run waits for requests and when it ends; and `pvisor ctl` end to end, in process and
+ * against a `pvisor run --control` child process.
  *
  * Nothing here depends on wall-clock timing: where the run must have moved on, the test asks
  * again until it has (the test timeout bounds it).
@@ -29,6 +31,7 @@ import { wat } from '../../support/wat.ts';
 const repo = (p: string): string => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 const IDLE = repo('guest-kit/workloads/idle-pv.wasm');
 const HELLO = repo('guest-kit/examples/hello.wasm');
+const WORKER = repo('guest-kit/examples/worker.wasm');
 const FOREVER = 'seconds=4000000000 hz=1000';
 const M = 2 ** 20;
 
@@ -210,20 +213,22 @@ describe('control socket on a running System', () => {
     expect(await err({ op: 'info', domain: true })).toMatchObject({ field: 'domain', message: expect.stringContaining('got true') });
     expect(await err({ op: 'list', id: { x: 1 } })).toMatchObject({ field: 'id' });
     expect(await err({ op: 'pause', domain: 'hello' })).toMatchObject({ field: 'domain', message: expect.stringContaining('hello (3) has ended (poweroff, code 0)') });
-    expect(await err({ op: 'mem-set', domain: 'tick', memBytes: 1000 })).toMatchObject({ field: 'memBytes' });
+    expect(await err({ op: 'mem-set', domain: 'tick', memBytes: 1000 })).toMatchObject({ field: 'memBytes', message: expect.stringContaining('multiple of 4096') });
     expect(await err({ op: 'mem-set', domain: 'tick' })).toMatchObject({ field: 'memBytes', message: expect.stringContaining('missing') });
-    expect(await err({ op: 'vcpu-set', domain: 'tick', vcpus: 0 })).toMatchObject({ field: 'vcpus' });
-    expect(await err({ op: 'vcpu-set', domain: 'tick', vcpus: 2 })).toMatchObject({ field: 'vcpus', message: expect.stringContaining('has 1 vCPU(s)') });
-    // Valid, but the core cannot do it yet: said, not pretended.
     expect(await client.send({ id: 9, op: 'mem-set', domain: 'tick', memBytes: 32 * M })).toEqual({
       id: 9,
       ok: false,
-      error: { field: 'op', message: 'mem-set needs ballooning (issue 6 item 3), not implemented yet' },
+      error: { field: 'memBytes', message: `${32 * M} is above the ${16 * M} bytes tick (1) may hold (its max_mem); give at most ${16 * M}` },
     });
-    expect(await err({ op: 'vcpu-set', domain: 'tick', vcpus: 1 })).toEqual({ field: 'op', message: 'vcpu-set needs vCPU hotplug (issue 6 item 6), not implemented yet' });
+    expect(await err({ op: 'vcpu-set', domain: 'tick', vcpus: 0 })).toMatchObject({ field: 'vcpus' });
+    expect(await err({ op: 'vcpu-set', domain: 'tick', vcpus: 2 })).toMatchObject({ field: 'vcpus', message: expect.stringContaining('was created with 1 vCPU(s)') });
+    expect(await err({ op: 'shutdown', domain: 'tick', force: 'yes' })).toMatchObject({ field: 'force', message: expect.stringContaining('expected true or false') });
+    expect(await err({ op: 'pause', domain: 'tick', force: true })).toMatchObject({ field: 'force', message: expect.stringContaining('pause takes domain besides') });
+    expect(await err({ op: 'shutdown', domain: 'tick', forse: true })).toMatchObject({ field: 'forse', message: expect.stringContaining('did you mean "force"?') });
     // Nothing above changed a domain.
     const l = await client.send({ op: 'list' });
     expect(l.result.domains.map((d: { state: string }) => d.state === 'paused')).toEqual([false, false, false]);
+    expect(l.result.domains[0]).toMatchObject({ memBytes: 16 * M, populatedBytes: 16 * M, memTargetBytes: 16 * M, vcpus: { held: 1, total: 1 } });
   });
 
   it('ends a connection that sends a line longer than the limit, and serves others on', async () => {
@@ -259,28 +264,86 @@ describe('control socket on a running System', () => {
     expect(io.errText()).toBe('pvisor: pause: domain: no domain "nope"; domains: tick (1), tock (2), hello (3)\n');
     io = captureIo();
     expect(await cli(['ctl', path, 'mem-set', 'tick', '64M'], io)).toBe(1);
-    expect(io.errText()).toBe('pvisor: mem-set: op: mem-set needs ballooning (issue 6 item 3), not implemented yet\n');
+    expect(io.errText()).toBe(`pvisor: mem-set: memBytes: ${64 * M} is above the ${16 * M} bytes tick (1) may hold (its max_mem); give at most ${16 * M}\n`);
   });
 
-  it('shutdown powers off at once (not cooperative); destroy stops for good; then the run ends', async () => {
-    const io = captureIo();
-    expect(await cli(['ctl', path, 'shutdown', 'tock'], io)).toBe(0);
-    expect(io.outText()).toBe('powered off tock (2) at once by the host (not cooperative: the guest was not asked)\n');
+  it('shutdown --force powers off at once; destroy takes ended and live domains off the host; the run ends and reports them', async () => {
+    let io = captureIo();
+    expect(await cli(['ctl', path, 'shutdown', 'tock', '--force'], io)).toBe(0);
+    expect(io.outText()).toBe('powered off tock (2) at once by the host (--force: the guest was not asked)\n');
     const s = await client.send({ op: 'info', domain: 'tock' });
-    expect(s.result).toMatchObject({ state: 'shutdown', outcome: { kind: 'poweroff', code: 0 } });
+    expect(s.result).toMatchObject({ state: 'shutdown', outcome: { kind: 'poweroff', code: 0 }, vcpus: { up: 0 } });
     expect(await client.send({ op: 'shutdown', domain: 'tock' })).toMatchObject({ ok: false, error: { field: 'domain' } });
     expect(ended).toBe(false);
 
+    // An ended domain: destroy gives its resources back and it leaves the host.
+    io = captureIo();
+    expect(await cli(['ctl', path, 'destroy', 'hello'], io)).toBe(0);
+    expect(io.outText()).toBe("destroyed hello (3): it had ended (poweroff 0); its memory and vCPUs went back to the host's free pools\n");
+    expect((await client.send({ op: 'list' })).result.domains.map((x: { name: string }) => x.name)).toEqual(['tick', 'tock']);
+    expect(await client.send({ op: 'info', domain: 'hello' })).toMatchObject({ ok: false, error: { field: 'domain', message: expect.stringContaining('no domain "hello"') } });
+    expect(sys.hv.freeFrames).toBe((2 * M) / 4096);
+    expect(ended).toBe(false);
+
     const d = await client.send({ op: 'destroy', domain: 'tick' });
-    expect(d).toMatchObject({ ok: true, result: { released: false, domain: { state: 'crashed', outcome: { kind: 'crashed', reason: DESTROY_REASON } } } });
+    expect(d).toMatchObject({ ok: true, result: { released: true, domain: { state: 'crashed', outcome: { kind: 'crashed', reason: DESTROY_REASON } } } });
     const report = await run;
-    expect(report.domains.map((x) => x.outcome)).toEqual([
-      { kind: 'crashed', reason: DESTROY_REASON, backtrace: [] },
-      { kind: 'poweroff', code: 0 },
-      { kind: 'poweroff', code: 0 },
+    expect(report.domains.map((x) => [x.name, x.outcome, x.destroyed])).toEqual([
+      ['tick', { kind: 'crashed', reason: DESTROY_REASON, backtrace: [] }, true],
+      ['tock', { kind: 'poweroff', code: 0 }, undefined],
+      ['hello', { kind: 'poweroff', code: 0 }, true],
     ]);
+    expect(report.ok).toBe(false);
+    expect(sys.hv.freeFrames).toBe((18 * M) / 4096);
+    expect(sys.hv.freeVcpus).toBe(2);
     server.close();
     expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('cooperative requests on a guest that follows VIRQ_CONTROL (the worker example)', () => {
+  it('mem-set balloons it, vcpu-set moves vCPUs through the free pool, shutdown asks and it powers off', async () => {
+    const path = join(dir, 'coop.sock');
+    let out = '';
+    const sys = new System({ seed: 1, console: (_d, t) => void (out += t), log: () => {} });
+    await sys.addDomain({ name: 'w', image: WORKER, memBytes: 16 * M, vcpus: 2, cmdline: 'name=w period_ms=10 report=1000000' });
+    const server = await listenControl(sys, path);
+    sys.addExternalInput(server);
+    const run = sys.run();
+    const c = await Client.open(path);
+    try {
+      await until(() => Promise.resolve(out), (o) => o.includes('worker w: up'));
+      const m = await c.send({ op: 'mem-set', domain: 'w', memBytes: 8 * M });
+      expect(m).toMatchObject({ ok: true, result: { cooperative: true, domain: { memTargetBytes: 8 * M } } });
+      const ballooned = await until(() => c.send({ op: 'info', domain: 'w' }), (r) => r.result.populatedBytes <= 8 * M);
+      expect(ballooned.result.memBytes).toBe(16 * M);
+      expect(sys.hv.freeFrames).toBe((16 * M - ballooned.result.populatedBytes) / 4096);
+
+      // Down to 1: one vCPU goes to the free pool; back to 2 takes it again; 3 is more than it was created with.
+      expect(await c.send({ op: 'vcpu-set', domain: 'w', vcpus: 1 })).toMatchObject({ ok: true, result: { domain: { vcpus: { held: 1, up: 1, total: 2 } } } });
+      expect(sys.hv.freeVcpus).toBe(1);
+      expect(await c.send({ op: 'vcpu-set', domain: 'w', vcpus: 2 })).toMatchObject({ ok: true, result: { domain: { vcpus: { held: 2 } } } });
+      expect(sys.hv.freeVcpus).toBe(0);
+      await until(() => c.send({ op: 'info', domain: 'w' }), (r) => r.result.vcpus.up === 2);
+      // Held 1 again, then the pool's vCPU is taken (as a DOMCTL_CREATE would): raising fails, naming vcpus.
+      await c.send({ op: 'vcpu-set', domain: 'w', vcpus: 1 });
+      sys.hv.freeVcpus -= 1;
+      expect(await c.send({ op: 'vcpu-set', domain: 'w', vcpus: 2 })).toMatchObject({
+        ok: false,
+        error: { field: 'vcpus', message: expect.stringContaining("more vCPU(s) than the host's free pool holds (0)") },
+      });
+      sys.hv.freeVcpus += 1;
+
+      const io = captureIo();
+      expect(await cli(['ctl', path, 'shutdown', 'w'], io)).toBe(0);
+      expect(io.outText()).toMatch(/^asked w \(1\) to shut down \(poweroff\)/);
+      const report = await run;
+      expect(report.domains[0]!.outcome).toEqual({ kind: 'poweroff', code: 0 });
+      expect(out).toContain('worker w: shutdown requested (poweroff)');
+    } finally {
+      c.close();
+      server.close();
+    }
   });
 });
 
@@ -403,7 +466,7 @@ describe('pvisor run --control, end to end', () => {
       expect(await cli(['ctl', path, 'info', 'idle'], io)).toBe(0);
       expect(io.outText()).toMatch(/^state\s+paused$/m);
       io = captureIo();
-      expect(await cli(['ctl', path, 'shutdown', 'idle'], io)).toBe(0);
+      expect(await cli(['ctl', path, 'shutdown', 'idle', '--force'], io)).toBe(0);
       expect(await exited).toBe(0);
       expect(err).toContain(`pvisor: control socket on ${path}`);
       expect(err).toContain('pvisor: domain idle (1): powered off, code 0');
