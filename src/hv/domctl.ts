@@ -7,9 +7,14 @@
  * memory once and only the copy is looked at (another vCPU may rewrite it meanwhile); then the
  * interface version, the command, the target domain and the command's own checks. Every failure
  * is an error code and leaves the host as it was. The operations themselves are the
- * {@link Hypervisor}'s (pause, unpause, destroyDomain) and the domain's start_info fields that
- * ABI 1.4 added (shutdown request, memory target, max), so the host toolstack (src/control) and a
- * controlling guest do the same thing.
+ * {@link Hypervisor}'s (pause, unpause, destroyDomain, moveDevice, the loader DOMCTL_CREATE calls)
+ * and the domain's start_info fields that ABI 1.4 and 1.5 added (shutdown request, memory target,
+ * max, vCPUs held, device generation), so the host toolstack (src/control) and a controlling
+ * guest do the same thing.
+ *
+ * Accounts (ABI 1.5): frames and vCPUs only move — between domains and the host's free pools
+ * ({@link Hypervisor.freeFrames}, {@link Hypervisor.freeVcpus}) — so what all domains hold plus
+ * the pools never changes under any command here ({@link physInfo}).
  * @module
  */
 import {
