@@ -5,6 +5,7 @@
 import { Hypervisor } from '../../src/hv/index.ts';
 import type { Domain, Vcpu } from '../../src/hv/index.ts';
 import type { GuestAddr } from '../../src/abi/index.ts';
+import { DOMCTL_CREATE_OFF, DOMCTL_CREATE_SIZE } from '../../src/abi/index.ts';
 
 /** A hypervisor with `n` domains of `memBytes` and `vcpus` each, named d1..dn. */
 export function makeHv(n = 1, opts: { memBytes?: number; vcpus?: number; trace?: boolean } = {}): { hv: Hypervisor; doms: Domain[]; out: Map<string, string> } {
@@ -44,4 +45,33 @@ export function setMask(d: Domain, port: number, masked: boolean): void {
 /** A vCPU's upcall_pending flag. */
 export function upcallPending(d: Domain, vcpu: number): number {
   return d.mem.u8[d.upcallPendingAddr(vcpu)]!;
+}
+
+/** Fields of a `domctl_create` payload, as a test sets them (addresses in the caller's memory). */
+export interface CreateFields {
+  image: number;
+  len: number;
+  mem: number;
+  vcpus: number;
+  max?: number;
+  flags?: number;
+  cmd?: [addr: number, len: number];
+  name?: [addr: number, len: number];
+}
+
+/** The bytes of a `domctl_create` payload (spec/abi.json; unset fields 0). */
+export function createPayload(o: CreateFields): Uint8Array {
+  const out = new Uint8Array(DOMCTL_CREATE_SIZE);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(DOMCTL_CREATE_OFF.image, o.image, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.image_len, o.len, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(o.mem), true);
+  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, o.vcpus, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.flags, o.flags ?? 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, o.cmd?.[0] ?? 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmd?.[1] ?? 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name, o.name?.[0] ?? 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name_len, o.name?.[1] ?? 0, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt(o.max ?? 0), true);
+  return out;
 }

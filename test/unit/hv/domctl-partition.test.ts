@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  DEVICE_INFO_OFF, DEVICE_INFO_SIZE, DEVICE_NONE, DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE, DOMCTL_CREATE_OFF, DOMCTL_CREATE_SIZE,
+  DEVICE_INFO_OFF, DEVICE_INFO_SIZE, DEVICE_NONE, DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE, DOMCTL_CREATE_OFF,
   DOMCTL_DESTROY, DOMCTL_DETACH_DEVICE, DOMCTL_DEVICE_OFF, DOMCTL_GETINFO, DOMCTL_GETINFO_OFF, DOMCTL_OP_OFF, DOMCTL_PHYSINFO,
   DOMCTL_PHYSINFO_OFF, DOMCTL_SET_VCPUS, DOMCTL_UNPAUSE, DOMID_SELF, EBUSY, EEXIST, EFAULT, EINVAL, ENOMEM, ENOSPC,
   EVTCHNSTAT_CLOSED, EVTCHNSTAT_DEVICE, GRANT_FRAME_SIZE, Hc, MAX_DEVICES, MMIO_DEVICE_BASE, MMIO_WINDOW_SIZE, SHUTDOWN_POWEROFF,
@@ -15,7 +15,7 @@ import {
 } from '../../../src/abi/index.ts';
 import { Hypervisor, physInfo, type Domain, type GuestMemory, type PluggableDevice } from '../../../src/hv/index.ts';
 import { encodeDomctlOp } from '../../../spec/model/index.ts';
-import { call, pending } from '../../support/hv.ts';
+import { call, createPayload as encodeCreate, pending, type CreateFields } from '../../support/hv.ts';
 
 const MEM = 1024 * 1024;
 const OP = 0x2000;
@@ -44,20 +44,9 @@ function world() {
   return { hv, dom0, log };
 }
 
-function createPayload(o: { mem: number; vcpus: number; max?: number; flags?: number; len?: number; image?: number; cmd?: [number, number]; name?: [number, number] }): Uint8Array {
-  const out = new Uint8Array(DOMCTL_CREATE_SIZE);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(DOMCTL_CREATE_OFF.image, o.image ?? IMG, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image_len, o.len ?? GOOD.length, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(o.mem), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, o.vcpus, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.flags, o.flags ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, o.cmd?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmd?.[1] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name, o.name?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name_len, o.name?.[1] ?? 0, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt(o.max ?? 0), true);
-  return out;
+/** A create payload with the GOOD image at IMG unless told otherwise. */
+function createPayload(o: Omit<CreateFields, 'image' | 'len'> & { image?: number; len?: number }): Uint8Array {
+  return encodeCreate({ ...o, image: o.image ?? IMG, len: o.len ?? GOOD.length });
 }
 
 function ctl(hv: Hypervisor, from: Domain, cmd: number, domain: number, payload?: Uint8Array, vcpu = 0): number {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE, DOMCTL_CREATE_OFF, DOMCTL_CREATE_SIZE, DOMCTL_DESTROY, DOMCTL_PHYSINFO, DOMCTL_DETACH_DEVICE, DOMCTL_GETINFO, DOMCTL_GETINFO_OFF,
+  DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE, DOMCTL_DESTROY, DOMCTL_PHYSINFO, DOMCTL_DETACH_DEVICE, DOMCTL_GETINFO, DOMCTL_GETINFO_OFF,
   DOMCTL_INTERFACE_VERSION, DOMCTL_LIST, DOMCTL_LIST_OFF, DOMCTL_OP_OFF, DOMCTL_OP_SIZE, DOMCTL_PAUSE,
   DOMCTL_REQUEST_SHUTDOWN, DOMCTL_SET_MAX_MEM, DOMCTL_SET_MEMORY_TARGET, DOMCTL_SET_VCPUS, DOMCTL_UNPAUSE, DOMID_SELF,
   DOMINF_DYING, DOMINF_PAUSED, DOMINF_PRIVILEGED, DOMINF_SHUTDOWN, EFAULT, EINVAL, EOPNOTSUPP, EPERM, ESRCH,
@@ -15,7 +15,7 @@ import {
 } from '../../../src/abi/index.ts';
 import { Hypervisor, type Domain } from '../../../src/hv/index.ts';
 import { encodeDomctlOp } from '../../../spec/model/index.ts';
-import { call, pending } from '../../support/hv.ts';
+import { call, createPayload, pending } from '../../support/hv.ts';
 
 const MEM = 256 * 1024;
 /** Where the controlling domain writes its op (8-aligned), and a DOMCTL_LIST buffer. */
@@ -55,22 +55,6 @@ const pay32 = (d: Domain, off: number) => d.mem.u32((OP + DOMCTL_OP_OFF.payload 
 const pay64 = (d: Domain, off: number) => d.mem.u64((OP + DOMCTL_OP_OFF.payload + off) as never);
 const si32 = (d: Domain, off: number) => d.mem.u32((d.layout.startInfo + off) as never);
 const si64 = (d: Domain, off: number) => d.mem.u64((d.layout.startInfo + off) as never);
-
-/** A domctl_create payload. */
-function createPayload(o: { image: number; len: number; mem: number; vcpus: number; flags?: number; cmd?: [number, number]; name?: [number, number] }): Uint8Array {
-  const out = new Uint8Array(DOMCTL_CREATE_SIZE);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(DOMCTL_CREATE_OFF.image, o.image, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image_len, o.len, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(o.mem), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, o.vcpus, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.flags, o.flags ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, o.cmd?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmd?.[1] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name, o.name?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name_len, o.name?.[1] ?? 0, true);
-  return out;
-}
 
 /** Everything `domctl` can change, to compare before and after a refused call. */
 function snapshot(hv: Hypervisor): string {
