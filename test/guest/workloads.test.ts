@@ -65,13 +65,13 @@ function consolePattern(bytes: number): string {
   return s.slice(0, bytes);
 }
 
-/** blk.c mix(seed, sector, k) for sectors below 2^32. */
+/** blk.c's pattern word k of sector `sector` (below 2^32): mix(seed, k) ^ stamp(sector). */
 function blkWord(seed: number, sector: number, k: number): number {
-  let x = u32(Math.imul(sector, 0x9e3779b1) ^ Math.imul(0, 0x85ebca77) ^ Math.imul(seed, 0xc2b2ae3d));
-  x = u32(x ^ Math.imul(k, 0x27d4eb2f));
+  let x = u32(Math.imul(seed, 0xc2b2ae3d) ^ Math.imul(k, 0x27d4eb2f));
   x = u32(x ^ (x >>> 15));
   x = u32(Math.imul(x, 0x2c1b3c6d));
-  return u32(x ^ (x >>> 12));
+  x = u32(x ^ (x >>> 12));
+  return u32(x ^ Math.imul(sector, 0x9e3779b1));
 }
 
 function blkSectors(seed: number, first: number, n: number): Uint8Array {
