@@ -451,6 +451,38 @@ export class System {
   }
 
   /**
+   * Moves the device of `from`'s manifest entry `index` into `to`'s manifest, as a controlling
+   * domain's DOMCTL_ATTACH_DEVICE / DOMCTL_DETACH_DEVICE would, with the host toolstack acting as
+   * that controlling domain: the device is reset, `from`'s entry becomes DEVICE_NONE, `to` gets it
+   * at its first DEVICE_NONE entry (else a new one at the end), both domains' devices_generation
+   * goes up and both get VIRQ_CONTROL (those still alive). A move back to the domain that gave the
+   * device is a detach (the device stays there when `from` is destroyed); any other move records
+   * `from` as the giver, so destroying `to` hands the device back to `from`.
+   * @returns the device's entry index in `to`'s manifest.
+   * @throws Error naming the argument at fault: a domain not in this system, `from` and `to` the
+   *   same, `to` already ended, `index` naming no movable device of `from`, or `to`'s manifest full.
+   */
+  moveDevice(from: Domain, index: number, to: Domain): number {
+    for (const [what, d] of [['from', from], ['to', to]] as const) {
+      if (!this.hv.domains.includes(d)) throw new Error(`moveDevice: ${what}: ${d.name} is not a domain of this system`);
+    }
+    if (from === to) throw new Error(`moveDevice: from and to are both ${from.name}; give two different domains`);
+    if (!to.alive) throw new Error(`moveDevice: to: ${to.name} has already ended; a device can only move into a running domain`);
+    const p = Number.isInteger(index) && index >= 0 && index < from.nrDevices ? from.devices[index] : undefined;
+    if (p === undefined || p.dev.rebind === undefined) {
+      const held = from.devices.flatMap((x, i) => (x?.dev.rebind !== undefined ? [`${i} (${x.dev.name})`] : []));
+      throw new Error(
+        `moveDevice: index: ${from.name} has no movable device at entry ${index}; ` +
+          (held.length > 0 ? `its movable devices are at ${held.join(', ')}` : 'it holds no movable device'),
+      );
+    }
+    // Back to its giver: a detach (no giver recorded there). Elsewhere: an attach by `from`.
+    const i = this.hv.moveDevice(from, index, to, p.givenBy === to ? undefined : from);
+    if (i < 0) throw new Error(`moveDevice: to: ${to.name}'s manifest is full (${MAX_DEVICES} entries) or it has no free event-channel port; move a device out of it first`);
+    return i;
+  }
+
+  /**
    * Makes every later run end when `domain` ends (shuts down, crashes or is destroyed), as a
    * host goes down with its controlling domain (`pvisor boot`): the engine stops after the slice
    * in which it ended, a point as deterministic as the rest of the run. Domains still alive then

@@ -17,6 +17,10 @@ static uint32_t seen_shutdown;
 static uint64_t seen_target;
 static uint32_t seen_vcpus;
 static uint32_t seen_generation;
+/* The manifest as last seen (control.h "Device changes"); entries past seen_nr_devices are zero. */
+static pv_device_info_t seen_devices[PV_MAX_DEVICES];
+static uint32_t seen_nr_devices;
+static uint32_t snap_generation; /* the devices_generation seen_devices goes with */
 
 static void (*vcpu_entry)(int vcpu);
 static unsigned char *vcpu_stack[PV_MAX_VCPUS];
@@ -68,6 +72,75 @@ int pv_control_default_vcpus(uint32_t held)
     return err;
 }
 
+/* The live manifest (0 entries on a host older than ABI 1.1). */
+static const pv_device_info_t *live_manifest(void)
+{
+    return (const pv_device_info_t *)(uintptr_t)pv__si->devices;
+}
+
+/*
+ * Copies the manifest into `out` (entries past the end zeroed, i.e. DEVICE_NONE) and `*nr_out`,
+ * and returns the devices_generation it goes with. The host rewrites the entries, then bumps the
+ * generation, in one step the guest cannot interrupt; so equal generations read before and after
+ * the copy mean a consistent copy (else copy again).
+ */
+static uint32_t read_manifest(pv_device_info_t out[PV_MAX_DEVICES], uint32_t *nr_out)
+{
+    const pv_start_info_t *si = pv__si;
+    for (;;) {
+        uint32_t gen = pv_atomic_load(&si->devices_generation);
+        uint32_t n = si->devices == 0 ? 0 : pv_atomic_load(&si->nr_devices);
+        if (n > PV_MAX_DEVICES)
+            n = PV_MAX_DEVICES;
+        memset(out, 0, PV_MAX_DEVICES * sizeof *out);
+        if (n != 0)
+            memcpy(out, live_manifest(), n * sizeof *out);
+        if (pv_atomic_load(&si->devices_generation) == gen) {
+            *nr_out = n;
+            return gen;
+        }
+    }
+}
+
+/*
+ * Compares the manifest with the snapshot and reports the differences (control.h "Device
+ * changes"): removals first, so a driver lets go of an entry before a new device there is
+ * announced, then additions; then keeps the new snapshot.
+ *
+ * Each move into or out of this domain bumps the generation by one and changes one entry, so
+ * when the generation moved further than the entries that differ account for, some entry lost
+ * its device and got an identical-looking one back (reset by the host meanwhile) before this ran.
+ * Which one cannot be told, so every entry that looks unchanged is then reported removed and
+ * added: a driver may be re-initialised for nothing, but is never left driving a reset device.
+ */
+static void diff_devices(void)
+{
+    static pv_device_info_t now[PV_MAX_DEVICES];
+    uint32_t n;
+    uint32_t gen = read_manifest(now, &n);
+    uint32_t top = n > seen_nr_devices ? n : seen_nr_devices;
+    uint32_t visible = 0;
+    for (uint32_t i = 0; i < top; i++) {
+        if (memcmp(&seen_devices[i], &now[i], sizeof now[i]) != 0)
+            visible += (seen_devices[i].type != PV_DEVICE_NONE) + (now[i].type != PV_DEVICE_NONE);
+    }
+    int hidden = gen - snap_generation > visible;
+    for (uint32_t i = 0; i < top; i++) {
+        const pv_device_info_t *was = &seen_devices[i];
+        if (was->type != PV_DEVICE_NONE && (hidden || memcmp(was, &now[i], sizeof now[i]) != 0) &&
+            ops.on_device_removed != NULL)
+            ops.on_device_removed(i, was->type);
+    }
+    for (uint32_t i = 0; i < top; i++) {
+        if (now[i].type != PV_DEVICE_NONE && (hidden || memcmp(&seen_devices[i], &now[i], sizeof now[i]) != 0) &&
+            ops.on_device_added != NULL)
+            ops.on_device_added(i, &live_manifest()[i]);
+    }
+    memcpy(seen_devices, now, sizeof now);
+    seen_nr_devices = n;
+    snap_generation = gen;
+}
+
 /* Acts on every start_info field that changed since it last looked (control.h for the order). */
 static void dispatch(void)
 {
@@ -76,6 +149,7 @@ static void dispatch(void)
     uint32_t gen = pv_atomic_load(&si->devices_generation);
     if (gen != seen_generation) {
         seen_generation = gen;
+        diff_devices();
         if (ops.on_devices != NULL)
             ops.on_devices(gen);
     }
@@ -129,6 +203,8 @@ int pv_control_init(const pv_control_ops_t *ops_in)
     seen_target = pv__si->mem_size;
     seen_vcpus = 1;
     seen_generation = 0;
+    /* What the kernel found at boot is the baseline: only later moves are reported. */
+    snap_generation = read_manifest(seen_devices, &seen_nr_devices);
     int32_t port = pv_bind_virq(PV_VIRQ_CONTROL, control_handler, NULL);
     if (port >= 0)
         dispatch();

@@ -18,6 +18,10 @@
  *                           FROM's memory target by SIZE, wait until FROM has ballooned the frames
  *                           out, then raise TO's target by SIZE (TO takes them from the pool).
  *   hotplug=NAME            give NAME one more vCPU from the pool, then take it back.
+ *   disk=NAME               move dom0's first --disk device (`disk0` in its manifest; the boot
+ *                           volume is entry 0) into NAME (DOMCTL_ATTACH_DEVICE), let NAME use it
+ *                           for `settle` ms (a worker initialises it and reads it), then take it
+ *                           back (DOMCTL_DETACH_DEVICE). Needs `pvisor boot … --disk FILE`.
  *   settle=MS               virtual ms the clients run between steps (default 20).
  *   timeout=MS              virtual ms any wait may take before dom0 gives up (default 5000).
  *
@@ -41,6 +45,7 @@
  *   start     `settle` ms later, once every client holds its target.
  *   move      (with move=) FROM ballooned down, TO ballooned up.
  *   vcpu up   (with hotplug=) NAME holds one more vCPU; vcpu down: back to what it held.
+ *   (disk=)   no accounts block (devices are not frames or vCPUs); two lines instead (below).
  *   restart NAME   whenever a client crashes (VIRQ_DOM_EXC, then DOMCTL_GETINFO shows it dying
  *             or shut down with SHUTDOWN_CRASH): it is destroyed and created again from the same
  *             image with the same memory size, target, vCPU slots and held vCPUs (the block is
@@ -66,6 +71,8 @@
  *
  * Other lines: `dom0: plan: ...` (one per client), `dom0: created NAME as domain ID`,
  * `dom0: load moves from FROM to TO: ...`, `dom0: hotplug: NAME vCPUs A -> B`,
+ * `dom0: attached disk0 to NAME (its entry I)`, `dom0: detached disk0 from NAME (back at entry J)`
+ * (I, J: the device's manifest entry in NAME, then in dom0 again),
  * `dom0: NAME (domain ID) crashed; restarting`, `dom0: restarted NAME as domain ID`,
  * `dom0: NAME (domain ID) shut down (poweroff|reboot|crash|other, code C)`, and last
  * `dom0: final accounts equal the boot accounts` or `dom0: final accounts differ from the boot
@@ -80,6 +87,7 @@
 #include <pvisor/control.h>
 #include <pvisor/domctl.h>
 #include <pvisor/pvisor.h>
+#include <pvisor/virtio.h>
 
 #define MAX_CLIENTS 8u
 #define MAX_IMAGES MAX_CLIENTS
@@ -92,6 +100,7 @@
 #define POLL_NS PV_NS_PER_MS /* how often a wait looks again */
 #define MAX_RESTARTS 3u      /* a client that keeps crashing is left dead after this many */
 #define SELF_NAME "dom0"
+#define HOT_DISK "disk0" /* the manifest name of dom0's first --disk (src/cli/devices.ts diskName) */
 
 /* Exit codes. */
 #define EXIT_OK 0
@@ -756,6 +765,28 @@ static int set_client_vcpus(client_t *c, uint32_t n)
     return wait_until(vcpus_online, c, "the client to bring its vCPUs up or down");
 }
 
+/*
+ * disk=: moves dom0's entry `index` (disk0) into client `c`, lets it run `settle_ns` so it can use
+ * the disk, then takes it back. The device is reset at each move: dom0 never drove it, and would
+ * have to initialise it again to use it afterwards.
+ */
+static int run_disk(client_t *c, uint32_t index, uint64_t settle_ns)
+{
+    uint32_t theirs, back;
+    int rc = pv_dom_attach(c->domid, index, &theirs);
+    if (rc != 0)
+        return step_failed("attach " HOT_DISK " to", c->name, rc);
+    pv_printf("dom0: attached %s to %s (its entry %u)\n", HOT_DISK, c->name, (unsigned)theirs);
+    run_for(settle_ns);
+    if (c->domid == 0)
+        return 0; /* given up after crashes: destroying it handed the disk back */
+    if ((rc = pv_dom_detach(c->domid, theirs, &back)) != 0)
+        return step_failed("detach " HOT_DISK " from", c->name, rc);
+    pv_printf("dom0: detached %s from %s (back at entry %u)\n", HOT_DISK, c->name, (unsigned)back);
+    run_for(settle_ns);
+    return 0;
+}
+
 int kmain(const pv_start_info_t *si)
 {
     self_id = si->domid;
@@ -785,6 +816,20 @@ int kmain(const pv_start_info_t *si)
         if (hot->vcpus >= hot->vcpu_slots)
             return usage("%s: the client has no free vCPU slot", "hotplug=",
                          "create it with more slots than it starts with, e.g. VCPUS 1..2");
+    }
+
+    char disk_to[NAME_MAX + 2];
+    int have_disk = pv_cmdline_get("disk", disk_to, sizeof disk_to);
+    client_t *disk_client = NULL;
+    uint32_t disk_index = 0;
+    if (have_disk >= 0) {
+        disk_client = have_disk <= (int)NAME_MAX ? client_named(disk_to) : NULL;
+        if (disk_client == NULL)
+            return usage("%s names a client that is not in the plan", "disk=", "use a plan name, e.g. disk=web");
+        const pv_device_info_t *d = pv_virtio_find(PV_VIRTIO_ID_BLOCK, HOT_DISK, 0);
+        if (d == NULL)
+            return usage("%s: dom0 has no device " HOT_DISK, "disk=", "give pvisor boot a disk, e.g. --disk disk.img,size=1M");
+        disk_index = (uint32_t)(d - (const pv_device_info_t *)(uintptr_t)si->devices);
     }
 
     /* What the clients are created with. */
@@ -869,6 +914,9 @@ int kmain(const pv_start_info_t *si)
             }
         }
     }
+
+    if (!failed && disk_client != NULL)
+        run_disk(disk_client, disk_index, settle_ns);
 
     /* Every injected crash must have happened and been handled before the end. */
     if (!failed)

@@ -17,11 +17,31 @@
  * that set a target or a vCPU count before unpausing, or a domain booted with nr_vcpus > 1 — is
  * handled by init itself, before it returns, with upcalls masked as in the handler.
  *
+ * Device changes: the dispatcher keeps a snapshot of the manifest (each entry as the host wrote
+ * it: name, type, mmio_base, mmio_size, evtchn), taken when pv_control_init runs. When
+ * devices_generation changes it compares the manifest with the snapshot entry by entry, calls
+ * on_device_removed for each entry whose device went (its type in the snapshot), then
+ * on_device_added for each entry that now holds a different device, then on_devices, and keeps
+ * the new manifest as the snapshot. An entry that changed device in one coalesced event is reported
+ * removed, then added. Devices already in the manifest when init runs are not reported (the
+ * kernel found them at boot, as pv_virtio_find does). A device moved out of an entry and an
+ * identical-looking one moved back in before the handler runs (same name, type and port) shows no
+ * difference, but the generation moved further than the differences explain (each move bumps it
+ * once); then every entry that looks unchanged is reported removed and added, so a driver is at
+ * worst re-initialised for nothing, never left driving a device the host reset.
+ *
+ * A moved device was reset by the host (virtio 1.2 §2.1): the driver of an added device runs the
+ * whole init sequence again (pv_blk_init etc.), and the driver of a removed one must never touch
+ * its old window or port again (reads of an unmapped window return all ones; its port is closed).
+ * Both callbacks run in upcall context, where a driver cannot be initialised (the init sequence
+ * and the first requests block): set a flag there and (re)initialise from normal context, as
+ * guest-kit/examples/worker does.
+ *
  * Default actions (a NULL callback):
  * - shutdown: pv_shutdown(reason, 0).
  * - target:   pv_balloon_set_target(bytes) (balloon.h); its result is dropped (best effort).
  * - vcpus:    pv_control_default_vcpus(held).
- * - devices:  nothing (the kernel rescans its manifest itself if it cares).
+ * - devices, device_added, device_removed: nothing (the snapshot is still kept).
  *
  * Invariants:
  * - Callbacks run in upcall context (or inside pv_control_init), with upcalls masked: they must
@@ -47,8 +67,26 @@ typedef struct {
     void (*on_target)(uint64_t bytes);
     /** The domain now holds `held` vCPUs (start_info.vcpus_held). */
     void (*on_vcpus)(uint32_t held);
-    /** The device manifest changed; start_info.devices_generation is now `generation`. */
+    /**
+     * The device manifest changed; start_info.devices_generation is now `generation`. Called after
+     * the on_device_removed / on_device_added calls for the same change.
+     */
     void (*on_devices)(uint32_t generation);
+    /**
+     * Manifest entry `index` now holds a device it did not hold before (moved here with
+     * DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE). `info` points at the live manifest entry
+     * (the host rewrites it if the device moves again): copy what is needed. The device is reset;
+     * initialise its driver from normal context (see above). Appended after on_devices so older
+     * designated initialisers still compile.
+     */
+    void (*on_device_added)(uint32_t index, const pv_device_info_t *info);
+    /**
+     * The device of manifest entry `index` (of type `old_type`, a PV_VIRTIO_ID_*) has gone: the
+     * entry is DEVICE_NONE now (or holds another device, reported by on_device_added next). Its
+     * window is unmapped and its port closed: the driver must stop using it (mark it gone, so
+     * that a request waiting on it returns an error) and never touch the old window again.
+     */
+    void (*on_device_removed)(uint32_t index, uint32_t old_type);
 } pv_control_ops_t;
 
 /**
