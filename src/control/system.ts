@@ -360,7 +360,7 @@ export class System {
    * in no later run report, its name can be used again, and its guest memory and instances are
    * garbage once the caller drops the Domain. Call it between runs (or between the slices of a
    * run with external inputs, as the control socket does), not from inside a guest's hypercall.
-   * Its devices are released too ({@link AttachableDevice.release}: a virtio-net NIC leaves its
+   * Its devices are released too (`release` of {@link AttachableDevice}: a virtio-net NIC leaves its
    * switch port) and a legacy NE2000 leaves its switch, so frames to its MAC no longer reach it.
    * An {@link ExternalInput} registered for it (a console socket) stays until the caller closes it.
    * @throws Error for a domain that is not (or no longer) in this system.
