@@ -1,10 +1,15 @@
 /**
  * Long property campaigns: `npm run fuzz -- --seed S --runs N [--host hv|model|guest]
- * [--max-commands K]`.
+ * [--property model|conservation] [--devices] [--max-commands K]`.
  *
  * - `hv` (default) / `model`: the model-based property of pvisor/testing against pvisor's core
  *   (or the model itself, to check the harness). On a failure it prints the seed, the replay path,
  *   the shrunk counterexample and a ready-to-paste vitest regression test for test/regression/.
+ * - `--property conservation` (with `hv` or `model`): issue 6's conservation rule instead: random
+ *   ballooning, create / destroy, vCPU counts, memory targets, shutdowns and crashes; the frames
+ *   and vCPUs all domains hold plus the free pools must equal the initial totals after every step
+ *   (DOMCTL_PHYSINFO and an independent recomputation). A failure prints the steps and a
+ *   regression test.
  * - `guest`: hostile-guest programs (valid, boundary and hostile calls) run inside the Wasm
  *   interpreter guest and compared with the model; a failure prints the shrunk program and a
  *   regression test that runs it.
@@ -15,12 +20,16 @@
 import fc from 'fast-check';
 import {
   HOSTILE_GUEST_CONTEXT,
+  DEVICE_DOMAINS,
+  FAKE_LOADER,
+  checkConservation,
   checkModelRun,
   formatRegression,
   hostileGuest,
   hvHost,
   hypercallArbitrary,
   modelHost,
+  replayPathOf,
   type HostFactory,
   type HypercallInput,
 } from '../src/testing/index.ts';
@@ -29,16 +38,19 @@ interface Args {
   seed: number;
   runs: number;
   host: 'hv' | 'model' | 'guest';
+  property: 'model' | 'conservation';
+  /** Model-based runs on DEVICE_DOMAINS with ballooning on (device moves, create/destroy cycles). */
+  devices: boolean;
   maxCommands: number | undefined;
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`fuzz: ${msg}\nusage: npm run fuzz -- [--seed S] [--runs N] [--host hv|model|guest] [--max-commands K]\n`);
+  process.stderr.write(`fuzz: ${msg}\nusage: npm run fuzz -- [--seed S] [--runs N] [--host hv|model|guest] [--property model|conservation] [--devices] [--max-commands K]\n`);
   process.exit(2);
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, runs: 1000, host: 'hv', maxCommands: undefined };
+  const a: Args = { seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, runs: 1000, host: 'hv', property: 'model', devices: false, maxCommands: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = (): string => argv[++i] ?? usage(`${k} needs a value`);
@@ -51,12 +63,18 @@ function parse(argv: string[]): Args {
     if (k === '--seed') a.seed = int();
     else if (k === '--runs') a.runs = int();
     else if (k === '--max-commands') a.maxCommands = int();
+    else if (k === '--devices') a.devices = true;
     else if (k === '--host') {
       const h = v();
       if (h !== 'hv' && h !== 'model' && h !== 'guest') usage(`--host: hv, model or guest, not ${h}`);
       a.host = h;
+    } else if (k === '--property') {
+      const p = v();
+      if (p !== 'model' && p !== 'conservation') usage(`--property: model or conservation, not ${p}`);
+      a.property = p;
     } else usage(`unknown argument ${k}`);
   }
+  if (a.property === 'conservation' && a.host === 'guest') usage('--property conservation runs with --host hv or --host model');
   return a;
 }
 
@@ -65,17 +83,23 @@ if (args.host === 'guest') {
   await fuzzGuest(args);
   process.exit(process.exitCode ?? 0);
 }
-const makeHost: HostFactory = args.host === 'hv' ? hvHost : (domains) => modelHost(domains);
-const commands = args.maxCommands !== undefined ? { maxCommands: args.maxCommands } : {};
-process.stdout.write(`fuzz: host ${args.host}, seed ${args.seed}, ${args.runs} runs\n`);
+// The model as a host gets the fake loader hvHost has, so DOMCTL_CREATE succeeds on both.
+const makeHost: HostFactory = args.host === 'hv' ? hvHost : (domains) => modelHost(domains, { loader: FAKE_LOADER });
+if (args.property === 'conservation') {
+  fuzzConservation(args, makeHost);
+  process.exit(process.exitCode ?? 0);
+}
+const commands = { ...(args.maxCommands !== undefined ? { maxCommands: args.maxCommands } : {}), ...(args.devices ? { balloon: true } : {}) };
+process.stdout.write(`fuzz: host ${args.host}, seed ${args.seed}, ${args.runs} runs${args.devices ? ', DEVICE_DOMAINS with ballooning' : ''}\n`);
 const t0 = performance.now();
-const details = checkModelRun(makeHost, { seed: args.seed, numRuns: args.runs, commands });
+const details = checkModelRun(makeHost, { seed: args.seed, numRuns: args.runs, commands, ...(args.devices ? { domains: DEVICE_DOMAINS } : {}) });
 const secs = ((performance.now() - t0) / 1000).toFixed(1);
 if (!details.failed) {
   process.stdout.write(`fuzz: ${details.numRuns} runs passed in ${secs} s (seed ${args.seed})\n`);
 } else {
   const opts = [
     args.maxCommands === undefined ? undefined : `maxCommands: ${args.maxCommands}`,
+    args.devices ? 'balloon: true' : undefined,
   ].filter((x) => x !== undefined);
   process.stdout.write(
     [
@@ -91,7 +115,55 @@ if (!details.failed) {
         hostExpr: args.host === 'hv' ? 'hvHost' : 'modelHost',
         importFrom: '../../src/testing/index.ts',
         ...(opts.length > 0 ? { commandsOptions: opts.join(', ') } : {}),
+        ...(args.devices ? { runOptions: 'domains: DEVICE_DOMAINS', runImports: ['DEVICE_DOMAINS'] } : {}),
       }),
+    ].join('\n'),
+  );
+  process.exitCode = 1;
+}
+
+function fuzzConservation(a: Args, makeHost: HostFactory): void {
+  process.stdout.write(`fuzz: conservation, host ${a.host}, seed ${a.seed}, ${a.runs} runs\n`);
+  const t0 = performance.now();
+  let steps = 0;
+  let created = 0;
+  const details = checkConservation(makeHost, {
+    seed: a.seed,
+    numRuns: a.runs,
+    ...(a.maxCommands !== undefined ? { maxCommands: a.maxCommands } : {}),
+    onStep: (_acc, step, r) => {
+      steps++;
+      if (r >= 0 && step.startsWith('DOMCTL_CREATE')) created++;
+    },
+  });
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  if (!details.failed) {
+    process.stdout.write(`fuzz: ${details.numRuns} runs passed in ${secs} s (seed ${a.seed}; ${steps} checked steps, ${created} domains created)\n`);
+    return;
+  }
+  const hostExpr = a.host === 'hv' ? 'hvHost' : '(domains) => modelHost(domains, { loader: FAKE_LOADER })';
+  const replay = replayPathOf(String(details.counterexample?.[0] ?? ''));
+  const message = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  process.stdout.write(
+    [
+      `fuzz: FAILED after ${details.numRuns} runs, ${details.numShrinks} shrinks, ${secs} s`,
+      `seed: ${details.seed}`,
+      `path: ${details.counterexamplePath}`,
+      `counterexample: ${String(details.counterexample?.[0] ?? '')}`,
+      '',
+      message,
+      '',
+      '--- regression test (paste into test/regression/<what-broke>.test.ts) ---',
+      `import { it } from 'vitest';`,
+      `import { conservationRun, FAKE_LOADER, hvHost, modelHost } from '../../src/testing/index.ts';`,
+      '',
+      `it('regression: conservation (seed ${details.seed})', () => {`,
+      `  // Found by npm run fuzz -- --property conservation --host ${a.host} (seed ${details.seed}).`,
+      '  // What broke: <fill in>.',
+      ...message.split('\n').map((l) => `  // ${l}`),
+      `  conservationRun(${hostExpr}, { seed: ${details.seed}, numRuns: 1, path: '${details.counterexamplePath}'${replay !== undefined ? `, replayPath: '${replay}'` : ''}${a.maxCommands !== undefined ? `, maxCommands: ${a.maxCommands}` : ''} });`,
+      '});',
+      '',
     ].join('\n'),
   );
   process.exitCode = 1;

@@ -52,7 +52,7 @@ import {
   WALLCLOCK_SIZE,
   callInfo,
 } from '../../src/abi/generated/index.ts';
-import { isGlobalVirq, markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
+import { domainException, isGlobalVirq, markUpcall, portVcpu, raise, sendVirq, virqPort } from './events.ts';
 import { domctl } from './domctl.ts';
 import { decrease_reservation, increase_reservation } from './reservation.ts';
 import { grant_copy, grant_map, grant_setup } from './grant.ts';
@@ -274,7 +274,9 @@ export const sched_shutdown: ModelCall = (s, caller, args) => {
   if (!SHUTDOWN_REASONS.has(reason)) return fail(s, EINVAL);
   const code = i32(args, 1);
   const state = updateSelf(s, caller, (d) => ({ ...d, status: 'shutdown', shutdown: { reason, code } }));
-  return { result: 0, state, noReturn: true };
+  // domctl (since 1.5): "When a domain shuts down ... the host raises VIRQ_DOM_EXC on every controlling domain".
+  const exc = domainException(state, caller.dom);
+  return exc.wakes.length === 0 ? { result: 0, state: exc.state, noReturn: true } : { result: 0, state: exc.state, noReturn: true, wakes: exc.wakes };
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -553,8 +555,9 @@ export const vcpu_up: ModelCall = (s, caller, args, mem) => {
   const vcpu = u32(args, 0);
   const stack = u32(args, 2);
   const d = self(s, caller);
-  // EINVAL: "vcpu is 0 or not below nr_vcpus, or stack is not 16-byte aligned."
-  if (vcpu === 0 || vcpu >= d.nrVcpus || stack % 16 !== 0) return fail(s, EINVAL);
+  // EINVAL: "vcpu is 0 or not below nr_vcpus, or (since 1.5) not below start_info.vcpus_held, or
+  // stack is not 16-byte aligned."
+  if (vcpu === 0 || vcpu >= d.nrVcpus || vcpu >= d.vcpusHeld || stack % 16 !== 0) return fail(s, EINVAL);
   // EFAULT: "stack is 0 or beyond guest memory." (A stack top equal to the memory size is the
   // highest valid one: the stack grows down from it; the pointer's length is 0.)
   if (stack === 0 || !inBounds(mem, stack, 0)) return fail(s, EFAULT);

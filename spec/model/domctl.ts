@@ -1,22 +1,52 @@
 /**
  * The domctl group of the reference model: `domctl`, the controlling domain's operations on
- * domains (ABI 1.4).
+ * domains (ABI 1.4; create, vCPU counts, device moves and physinfo since 1.5).
  *
- * What the state holds for it: per domain `privileged`, `paused`, `maxMem`, `memTarget` and
- * `shutdownRequest` (the last three are start_info fields on a host; the model states them as
- * plain fields, as it does the shared_info bits), and the ids DOMCTL_DESTROY took away.
+ * What the state holds for it: per domain `privileged`, `paused`, `maxMem`, `memTarget`,
+ * `shutdownRequest`, `vcpusHeld`, its device manifest and `devicesGeneration` (start_info fields
+ * on a host; the model states them as plain fields, as it does the shared_info bits), the ids
+ * DOMCTL_DESTROY took away, the free frame and vCPU pools, the next domain id, and what the host's
+ * image loader accepts ({@link ModelLoader}).
  *
  * Choices where spec/abi.json is silent:
  * - The op is read once, before anything is written; the results are written in field order, the
  *   ids of DOMCTL_LIST before its `nr` and `total` (a buffer that overlaps the op sees that order).
  * - VIRQ_CONTROL goes to the target's vCPU 0 as a global VIRQ (to whichever vCPU it is bound on).
  * - DOMCTL_DESTROY closes every port of the domain as `evtchn_close` from it would (the peers of its
- *   inter-domain ports go back to UNBOUND, naming it) and removes it from the state.
+ *   inter-domain ports go back to UNBOUND, naming it), moves the devices it was given back to
+ *   their givers (as DETACH would), puts its frames and vCPUs in the pools, removes it from the
+ *   state, then raises VIRQ_DOM_EXC on the controlling domains that have not ended (the caller too).
+ * - DOMCTL_CREATE of a domain: id = the next id, name `dom<id>` when none is given, memory
+ *   mem_bytes (max_mem: the request's, mem_bytes when 0), nr_vcpus vCPU slots all held, vCPU 0
+ *   up, paused, no devices, privileged with SIF_PRIVILEGED; it can start vCPUs (the loader's
+ *   images export pv_vcpu_entry).
+ * - VIRQ_DOM_EXC ("on every controlling domain that has bound it (not on the domain itself)")
+ *   goes only to controlling domains that have not ended themselves, as every other VIRQ the
+ *   host raises on a domain's behalf (events.ts `domainException`).
+ * - A device move also fails with ENOSPC when the receiving domain has no free event-channel port
+ *   for the device's interrupt (the spec names only a full manifest; the host refuses both).
+ * - A device move closes the device's port in the giving domain only while it is still its DEVICE
+ *   port there: the guest may have closed it (evtchn_close: "the device then has no interrupt")
+ *   and the number may since have gone to another port, or to another device ({@link
+ *   ModelDevice.portLost}).
  * @module
  */
 import {
+  CMDLINE_MAX,
   DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
+  DOMCTL_CREATE_OFF,
+  DOMCTL_DEVICE_OFF,
+  DOMCTL_PHYSINFO,
+  DOMCTL_PHYSINFO_OFF,
+  DOMCTL_VCPUS_OFF,
+  EBUSY,
+  EEXIST,
+  ENOMEM,
+  ENOSPC,
+  MAX_DEVICES,
+  MAX_VCPUS,
+  SIF_PRIVILEGED,
   DOMCTL_DESTROY,
   DOMCTL_DETACH_DEVICE,
   DOMCTL_GETINFO,
@@ -48,13 +78,18 @@ import {
   SHUTDOWN_REBOOT,
   VIRQ_CONTROL,
 } from '../../src/abi/generated/index.ts';
-import { sendVirq } from './events.ts';
+import { domainException, sendVirq } from './events.ts';
 import { heldFrames } from './reservation.ts';
 import { inBounds, type ModelMemory } from './memory.ts';
 import { applySharedInfoWrite } from './shared-info.ts';
 import {
   closePort,
   findDomain,
+  lowestFreePort,
+  minGuestMemory,
+  newDomain,
+  updateVcpu,
+  type ModelDevice,
   getDomain,
   getPort,
   resolveDomid,
@@ -68,6 +103,7 @@ import {
   type ModelWake,
   type ModelWrite,
 } from './state.ts';
+import type { Delivery } from './events.ts';
 
 /** Largest max_mem: a wasm32 memory holds at most 4 GiB. */
 const MAX_MEM_LIMIT = 2 ** 32;
@@ -119,12 +155,13 @@ export function getinfoBytes(d: ModelDomain): Uint8Array {
   dv.setUint32(DOMCTL_GETINFO_OFF.flags, flags, true);
   dv.setUint32(DOMCTL_GETINFO_OFF.shutdown_reason, shut ? (d.shutdown?.reason ?? 0) : 0, true);
   dv.setInt32(DOMCTL_GETINFO_OFF.shutdown_code, shut ? (d.shutdown?.code ?? 0) : 0, true);
-  dv.setUint32(DOMCTL_GETINFO_OFF.nr_vcpus, d.nrVcpus, true);
+  dv.setUint32(DOMCTL_GETINFO_OFF.nr_vcpus, d.vcpusHeld, true);
   dv.setUint32(DOMCTL_GETINFO_OFF.vcpus_online, d.vcpus.filter((v) => v.up).length, true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.mem_size, BigInt(d.memSize), true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.max_mem, BigInt(d.maxMem), true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.mem_target, BigInt(d.memTarget), true);
   dv.setBigUint64(DOMCTL_GETINFO_OFF.populated, BigInt(d.memSize - d.ballooned.length * GRANT_FRAME_SIZE), true);
+  dv.setUint32(DOMCTL_GETINFO_OFF.max_vcpus, d.nrVcpus, true);
   return out;
 }
 
@@ -146,9 +183,10 @@ function ok(state: ModelState, wakes: readonly ModelWake[] = []): ModelStep {
   return wakes.length === 0 ? { result: 0, state } : { result: 0, state, wakes };
 }
 
-/** DOMCTL_DESTROY of `victim`: its ports close as evtchn_close would close them, then it is gone. */
-function destroy(s: ModelState, victim: number): ModelState {
+/** DOMCTL_DESTROY of `victim`: see the module comment for the order of its steps. */
+function destroy(s: ModelState, victim: number): Delivery {
   let state = s;
+  const wakes: ModelWake[] = [];
   const d = getDomain(state, victim);
   for (let port = 1; port < d.ports.length; port++) {
     const p = getPort(getDomain(state, victim), port);
@@ -159,17 +197,199 @@ function destroy(s: ModelState, victim: number): ModelState {
     if (peer.state !== 'interdomain') continue;
     state = updateDomain(state, p.remoteDom, (dd) => setPort(dd, p.remotePort, { state: 'unbound', remoteDom: victim, vcpu: peer.vcpu }));
   }
-  // "the frames it held go to the host's free pool".
-  const freeFrames = state.freeFrames + heldFrames(getDomain(state, victim));
-  return { ...state, freeFrames, domains: state.domains.filter((x) => x.id !== victim), destroyed: [...(state.destroyed ?? []), victim] };
+  // "Destroying a domain moves the devices it was given back to the domain that gave them, when
+  // that one still exists, as DETACH would." It has ended: it gets no VIRQ_CONTROL.
+  const ended = updateDomain(state, victim, (dd) => ({ ...dd, status: 'shutdown' as const }));
+  state = ended;
+  d.devices.forEach((dev, k) => {
+    if (dev?.givenBy === undefined || findDomain(state, dev.givenBy) === undefined) return;
+    const moved = moveDevice(state, victim, k, dev.givenBy, undefined);
+    if (typeof moved === 'number') return;
+    state = moved.state;
+    wakes.push(...moved.wakes);
+  });
+  // "its frames and vCPUs go to the host's free pools".
+  const gone = getDomain(state, victim);
+  state = {
+    ...state,
+    freeFrames: state.freeFrames + heldFrames(gone),
+    freeVcpus: (state.freeVcpus ?? 0) + gone.vcpusHeld,
+    domains: state.domains.filter((x) => x.id !== victim),
+    destroyed: [...(state.destroyed ?? []), victim],
+  };
+  const exc = domainException(state, victim);
+  return { state: exc.state, wakes: [...wakes, ...exc.wakes] };
 }
 
-/** The commands in the ABI that this host does not implement yet (issue 6). */
-const NOT_YET: ReadonlySet<number> = new Set([DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE]);
-/** The commands this host implements. */
+/** What a device move produced: the state and wakes, and the receiving entry. */
+interface Moved extends Delivery {
+  /** The receiving manifest's entry (`new_index`). */
+  readonly index: number;
+}
+
+/**
+ * Moves the device of `from`'s entry `index` into `to` (DOMCTL_ATTACH_DEVICE / DETACH, and
+ * destroy): EINVAL when the entry is not a device, ENOSPC when `to` has no room (no DEVICE_NONE
+ * entry and MAX_DEVICES entries, or no free port). Otherwise: its port in `from` closes (while it
+ * is still a DEVICE port), its entry becomes DEVICE_NONE; it goes to `to`'s first DEVICE_NONE
+ * entry (else a new one at the end) with a DEVICE port on vCPU 0 (the lowest free one); both
+ * generations go up by one (u32) and VIRQ_CONTROL fires on each that has not ended.
+ */
+function moveDevice(s: ModelState, from: number, index: number, to: number, givenBy: number | undefined): Moved | number {
+  const src = getDomain(s, from);
+  const dev = index < src.devices.length ? src.devices[index] : undefined;
+  if (dev === undefined || dev === null) return EINVAL;
+  const dst = getDomain(s, to);
+  const free = dst.devices.indexOf(null);
+  const port = lowestFreePort(dst);
+  if ((free < 0 && dst.devices.length >= MAX_DEVICES) || port === undefined) return ENOSPC;
+  let state = updateDomain(s, from, (x) => {
+    const devices = x.devices.slice();
+    devices[index] = null;
+    const y = { ...x, devices };
+    return dev.portLost !== true && getPort(y, dev.port).state === 'device' ? closePort(y, dev.port) : y;
+  });
+  const at = free < 0 ? dst.devices.length : free;
+  const plugged: ModelDevice = givenBy === undefined ? { name: dev.name, type: dev.type, port } : { name: dev.name, type: dev.type, port, givenBy };
+  state = updateDomain(state, to, (x) => {
+    // A device there whose port number this was (the guest closed it) no longer has a port.
+    const devices = x.devices.map((o) => (o !== null && o.port === port ? { ...o, portLost: true } : o));
+    devices[at] = plugged;
+    return setPort({ ...x, devices }, port, { state: 'device', vcpu: 0 });
+  });
+  const wakes: ModelWake[] = [];
+  for (const id of [from, to]) {
+    state = updateDomain(state, id, (x) => ({ ...x, devicesGeneration: (x.devicesGeneration + 1) >>> 0 }));
+    if (getDomain(state, id).status !== 'running') continue;
+    const d = sendVirq(state, id, VIRQ_CONTROL, 0);
+    state = d.state;
+    wakes.push(...d.wakes);
+  }
+  return { state, wakes, index: at };
+}
+
+/** Printable ASCII without space: what a DOMCTL_CREATE name may hold. */
+function validName(b: Uint8Array): boolean {
+  return b.every((x) => x > 0x20 && x < 0x7f);
+}
+
+/** latin1: one char per byte. */
+function latin1(b: Uint8Array): string {
+  let out = '';
+  for (const x of b) out += String.fromCharCode(x);
+  return out;
+}
+
+/** Whether `b` is well-formed UTF-8 (the spec's command-line rule for DOMCTL_CREATE). */
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * DOMCTL_CREATE: the checks in the spec's order (flags, nr_vcpus, mem_bytes, max_mem, cmdline_len,
+ * name_len, EFAULT, name, EEXIST, ENOMEM, loader), then the new domain (module comment), the
+ * pools lowered, `domid` written.
+ */
+function create(s: ModelState, caller: ModelCaller, mem: ModelMemory, pv: DataView, payloadAt: number): ModelStep {
+  const u32 = (off: number) => pv.getUint32(off, true);
+  const flags = u32(DOMCTL_CREATE_OFF.flags);
+  const nrVcpus = u32(DOMCTL_CREATE_OFF.nr_vcpus);
+  const memBytes = Number(pv.getBigUint64(DOMCTL_CREATE_OFF.mem_bytes, true));
+  const image = u32(DOMCTL_CREATE_OFF.image);
+  const imageLen = u32(DOMCTL_CREATE_OFF.image_len);
+  const cmd = u32(DOMCTL_CREATE_OFF.cmdline);
+  const cmdLen = u32(DOMCTL_CREATE_OFF.cmdline_len);
+  const name = u32(DOMCTL_CREATE_OFF.name);
+  const nameLen = u32(DOMCTL_CREATE_OFF.name_len);
+  const no = (code: number): ModelStep => ({ result: code, state: s });
+  // EINVAL: "DOMCTL_CREATE with bad flags, nr_vcpus, mem_bytes, cmdline_len, name or image".
+  if ((flags & ~SIF_PRIVILEGED) !== 0) return no(EINVAL);
+  if (nrVcpus < 1 || nrVcpus > MAX_VCPUS) return no(EINVAL);
+  if (memBytes === 0 || memBytes % 65536 !== 0 || memBytes > MAX_MEM_LIMIT) return no(EINVAL);
+  // "max_mem (EINVAL unless 0, or a multiple of 65536 from mem_bytes up to 4 GiB)".
+  const maxMem = Number(pv.getBigUint64(DOMCTL_CREATE_OFF.max_mem, true));
+  if (maxMem !== 0 && (maxMem % 65536 !== 0 || maxMem < memBytes || maxMem > MAX_MEM_LIMIT)) return no(EINVAL);
+  if (cmdLen > CMDLINE_MAX || nameLen > 15) return no(EINVAL);
+  // EFAULT: "the image, command line or name is not inside the caller's memory".
+  if (!inBounds(mem, image, imageLen) || (cmdLen > 0 && !inBounds(mem, cmd, cmdLen)) || (nameLen > 0 && !inBounds(mem, name, nameLen))) return no(EFAULT);
+  // EINVAL: "a command line that is not UTF-8".
+  if (cmdLen > 0 && !isUtf8(mem.read(cmd, cmdLen))) return no(EINVAL);
+  const id = s.nextId ?? Math.max(0, ...s.domains.map((d) => d.id), ...(s.destroyed ?? [])) + 1;
+  let domName = `dom${id}`;
+  if (nameLen > 0) {
+    const nb = mem.read(name, nameLen);
+    if (!validName(nb)) return no(EINVAL);
+    domName = latin1(nb);
+  }
+  // EEXIST: "a domain already has that name".
+  if (s.domains.some((d) => d.name === domName)) return no(EEXIST);
+  const frames = memBytes / GRANT_FRAME_SIZE;
+  // ENOMEM: "the host's free pool holds too few frames or vCPUs".
+  if (s.freeFrames < frames || (s.freeVcpus ?? 0) < nrVcpus) return no(ENOMEM);
+  // EOPNOTSUPP: "on a host without an image loader".
+  if (s.loader === undefined) return no(EOPNOTSUPP);
+  // EINVAL: "when it is not a guest the host can run with that memory and those vCPUs".
+  // pvisor's loader: one of its images, room for the guest above the reserved area, and a memory
+  // a wasm32 engine can make (4 GiB less one page at most: src/hv/hypervisor.ts createDomain).
+  if (!s.loader.images.includes(latin1(mem.read(image, imageLen))) || memBytes < minGuestMemory(nrVcpus) || memBytes > MAX_MEM_LIMIT - 65536) return no(EINVAL);
+  // max_mem 0: the memory it is made with.
+  const made = { ...newDomain({ id, memSize: memBytes, nrVcpus, privileged: flags === SIF_PRIVILEGED, name: domName }), paused: true, maxMem: Math.max(memBytes, maxMem) };
+  const state: ModelState = {
+    ...s,
+    domains: [...s.domains, made],
+    nextId: id + 1,
+    freeFrames: s.freeFrames - frames,
+    freeVcpus: (s.freeVcpus ?? 0) - nrVcpus,
+  };
+  return okWrites(state, caller, mem, [{ addr: payloadAt + DOMCTL_CREATE_OFF.domid, bytes: u32le(id) }]);
+}
+
+/**
+ * DOMCTL_SET_VCPUS: n in 1..nr_vcpus (EINVAL), raising needs the pool (ENOMEM), lowering the
+ * caller's own domain below the calling vCPU is EBUSY; then the vCPUs at or above n that are up go
+ * down (as `vcpu_down`), the difference moves to or from the pool, and VIRQ_CONTROL fires when the
+ * count changed and the domain has not ended.
+ */
+function setVcpus(s: ModelState, caller: ModelCaller, d: ModelDomain, n: number): ModelStep {
+  if (n < 1 || n > d.nrVcpus) return { result: EINVAL, state: s };
+  const delta = n - d.vcpusHeld;
+  if (delta > (s.freeVcpus ?? 0)) return { result: ENOMEM, state: s };
+  if (d.id === caller.dom && caller.vcpu >= n) return { result: EBUSY, state: s };
+  if (delta === 0) return ok(s);
+  let state = updateDomain(s, d.id, (x) => {
+    let y: ModelDomain = { ...x, vcpusHeld: n };
+    for (let v = n; v < x.nrVcpus; v++) {
+      if (x.vcpus[v]?.up === true) y = updateVcpu(y, v, (vc) => ({ ...vc, up: false, timer: 0, blocked: null }));
+    }
+    return y;
+  });
+  state = { ...state, freeVcpus: (s.freeVcpus ?? 0) - delta };
+  if (d.status !== 'running') return ok(state);
+  const delivery = sendVirq(state, d.id, VIRQ_CONTROL, 0);
+  return ok(delivery.state, delivery.wakes);
+}
+
+/** The host's accounts (DOMCTL_PHYSINFO): frames and vCPUs all domains hold plus the free pools. */
+export function physinfo(s: ModelState): { totalFrames: number; freeFrames: number; totalVcpus: number; freeVcpus: number } {
+  let frames = s.freeFrames;
+  let vcpus = s.freeVcpus ?? 0;
+  for (const d of s.domains) {
+    frames += heldFrames(d);
+    vcpus += d.vcpusHeld;
+  }
+  return { totalFrames: frames, freeFrames: s.freeFrames, totalVcpus: vcpus, freeVcpus: s.freeVcpus ?? 0 };
+}
+
+/** The DOMCTL_* commands. */
 const KNOWN: ReadonlySet<number> = new Set([
-  DOMCTL_DESTROY, DOMCTL_PAUSE, DOMCTL_UNPAUSE, DOMCTL_GETINFO, DOMCTL_LIST, DOMCTL_SET_MAX_MEM,
-  DOMCTL_SET_MEMORY_TARGET, DOMCTL_REQUEST_SHUTDOWN,
+  DOMCTL_CREATE, DOMCTL_DESTROY, DOMCTL_PAUSE, DOMCTL_UNPAUSE, DOMCTL_GETINFO, DOMCTL_LIST, DOMCTL_SET_MAX_MEM,
+  DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE, DOMCTL_SET_MEMORY_TARGET, DOMCTL_REQUEST_SHUTDOWN,
+  DOMCTL_PHYSINFO,
 ]);
 
 /**
@@ -189,10 +409,20 @@ export const domctl: ModelCall = (s, caller, args, mem) => {
   const payloadAt = opAt + DOMCTL_OP_OFF.payload;
   // EINVAL: "interface_version is not DOMCTL_INTERFACE_VERSION".
   if (op.interfaceVersion !== DOMCTL_INTERFACE_VERSION) return { result: EINVAL, state: s };
-  // EOPNOTSUPP: "not implemented by this host yet (issue 6)".
-  if (NOT_YET.has(op.cmd)) return { result: EOPNOTSUPP, state: s };
   // EINVAL: "cmd is not a DOMCTL_* command".
   if (!KNOWN.has(op.cmd)) return { result: EINVAL, state: s };
+  // DOMCTL_CREATE and DOMCTL_PHYSINFO do not look at `domain`.
+  if (op.cmd === DOMCTL_CREATE) return create(s, caller, mem, pv, payloadAt);
+  if (op.cmd === DOMCTL_PHYSINFO) {
+    const a = physinfo(s);
+    const at = payloadAt;
+    return okWrites(s, caller, mem, [
+      { addr: at + DOMCTL_PHYSINFO_OFF.total_frames, bytes: u32le(a.totalFrames) },
+      { addr: at + DOMCTL_PHYSINFO_OFF.free_frames, bytes: u32le(a.freeFrames) },
+      { addr: at + DOMCTL_PHYSINFO_OFF.total_vcpus, bytes: u32le(a.totalVcpus) },
+      { addr: at + DOMCTL_PHYSINFO_OFF.free_vcpus, bytes: u32le(a.freeVcpus) },
+    ]);
+  }
 
   if (op.cmd === DOMCTL_LIST) {
     const buf = pv.getUint32(DOMCTL_LIST_OFF.buffer, true);
@@ -223,9 +453,23 @@ export const domctl: ModelCall = (s, caller, args, mem) => {
       return ok(d.status === 'running' && !d.paused ? updateDomain(s, id, (x) => ({ ...x, paused: true })) : s);
     case DOMCTL_UNPAUSE:
       return ok(d.paused ? updateDomain(s, id, (x) => ({ ...x, paused: false })) : s);
-    case DOMCTL_DESTROY:
+    case DOMCTL_DESTROY: {
       if (id === caller.dom) return { result: EINVAL, state: s };
-      return ok(destroy(s, id));
+      const gone = destroy(s, id);
+      return ok(gone.state, gone.wakes);
+    }
+    case DOMCTL_SET_VCPUS:
+      return setVcpus(s, caller, d, pv.getUint32(DOMCTL_VCPUS_OFF.nr_vcpus, true));
+    case DOMCTL_ATTACH_DEVICE:
+    case DOMCTL_DETACH_DEVICE: {
+      const attach = op.cmd === DOMCTL_ATTACH_DEVICE;
+      // EINVAL: "naming the caller ..., or ATTACH to a domain that has ended".
+      if (id === caller.dom || (attach && d.status !== 'running')) return { result: EINVAL, state: s };
+      const index = pv.getUint32(DOMCTL_DEVICE_OFF.index, true);
+      const moved = attach ? moveDevice(s, caller.dom, index, id, caller.dom) : moveDevice(s, id, index, caller.dom, undefined);
+      if (typeof moved === 'number') return { result: moved, state: s };
+      return okWrites(moved.state, caller, mem, [{ addr: payloadAt + DOMCTL_DEVICE_OFF.new_index, bytes: u32le(moved.index) }], moved.wakes);
+    }
     case DOMCTL_SET_MAX_MEM: {
       const bytes = Number(pv.getBigUint64(DOMCTL_MEM_OFF.bytes, true));
       // EINVAL: "DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE".

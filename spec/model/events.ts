@@ -134,3 +134,21 @@ export function sendVirq(s: ModelState, dom: number, virq: number, vcpu: number)
   const port = virqPort(getDomain(s, dom), virq, vcpu);
   return port === undefined ? { state: s, wakes: [] } : raise(s, dom, port);
 }
+
+/**
+ * A domain shut down, crashed or was destroyed (`ended`): VIRQ_DOM_EXC fires on every controlling
+ * domain that has not ended itself, other than `ended` (domctl: "the host raises VIRQ_DOM_EXC on
+ * every controlling domain that has bound it (not on the domain itself)"). Paused ones count: they
+ * have not ended.
+ */
+export function domainException(s: ModelState, ended: number): Delivery {
+  let state = s;
+  const wakes: ModelWake[] = [];
+  for (const c of s.domains) {
+    if (c.id === ended || !c.privileged || c.status !== 'running') continue;
+    const d = sendVirq(state, c.id, VIRQ_DOM_EXC, 0);
+    state = d.state;
+    wakes.push(...d.wakes);
+  }
+  return { state, wakes };
+}

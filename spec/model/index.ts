@@ -13,7 +13,7 @@
  * - {@link invariants}: facts every reachable state satisfies (a check on the model itself).
  * @module
  */
-import { GRANT_ENTRY_V1_SIZE, GRANT_FRAME_SIZE, GRANT_TABLE_MAX, NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
+import { GRANT_ENTRY_V1_SIZE, GRANT_FRAME_SIZE, GRANT_TABLE_MAX, MAX_DEVICES, NR_EVENT_CHANNELS, VIRQ_TIMER, ETIMEDOUT } from '../../src/abi/generated/index.ts';
 import { dispatchCall } from './calls.ts';
 import { isGlobalVirq, sendVirq, type Delivery } from './events.ts';
 import type { ModelMemory } from './memory.ts';
@@ -33,9 +33,9 @@ import {
 export * from './state.ts';
 export * from './memory.ts';
 export * from './shared-info.ts';
-export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, type Delivery } from './events.ts';
+export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, domainException, type Delivery } from './events.ts';
 export { CALL_TABLE, dispatchCall, statusBytes } from './calls.ts';
-export { decodeDomctlOp, encodeDomctlOp, getinfoBytes, type DomctlOp } from './domctl.ts';
+export { decodeDomctlOp, encodeDomctlOp, getinfoBytes, physinfo, type DomctlOp } from './domctl.ts';
 export { heldFrames } from './reservation.ts';
 export { decodeGrantCopyOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyOp, type GrantCopyPtr } from './grant.ts';
 
@@ -155,6 +155,12 @@ export interface ObservedDomain {
   readonly shutdownRequest: number;
   /** Frames it handed back with decrease_reservation (and has not taken again), increasing. */
   readonly ballooned: readonly number[];
+  /** start_info.vcpus_held (DOMCTL_SET_VCPUS). */
+  readonly vcpusHeld: number;
+  /** start_info.devices_generation. */
+  readonly devicesGeneration: number;
+  /** Its manifest: per entry the device's name, type and DEVICE port, or null (DEVICE_NONE). */
+  readonly devices: readonly ({ readonly name: string; readonly type: number; readonly port: number } | null)[];
 }
 
 /** What a host and the model must agree on after every call. */
@@ -163,6 +169,8 @@ export interface Observation {
   readonly domains: readonly ObservedDomain[];
   /** The host's free pool of frames (decrease_reservation, destroyed domains). */
   readonly freeFrames: number;
+  /** The host's free vCPU pool (DOMCTL_SET_VCPUS, destroyed domains). */
+  readonly freeVcpus: number;
 }
 
 // Plain loops below: observe and invariants run after every command of a model-based run, over
@@ -212,8 +220,12 @@ export function observe(s: ModelState): Observation {
       memTarget: d.memTarget,
       shutdownRequest: d.shutdownRequest,
       ballooned: d.ballooned,
+      vcpusHeld: d.vcpusHeld,
+      devicesGeneration: d.devicesGeneration,
+      devices: d.devices.map((x) => (x === null ? null : { name: x.name, type: x.type, port: x.port })),
     })),
     freeFrames: s.freeFrames,
+    freeVcpus: s.freeVcpus ?? 0,
   };
 }
 
@@ -237,13 +249,17 @@ export function observe(s: ModelState): Observation {
  *   none of its ports pending.
  * - pending_sel is a u32.
  * - A paused domain is running (not shut down); memTarget <= maxMem and memSize <= maxMem.
- * - Ballooned frames are distinct, increasing and below reserved_base; the pool is never negative.
+ * - Ballooned frames are distinct, increasing and below reserved_base; the pools are never negative.
+ * - A domain holds 1..nr_vcpus vCPUs and no vCPU at or above what it holds is up; a manifest has
+ *   at most MAX_DEVICES entries.
  * - A grant table has at most GRANT_TABLE_MAX entries, lies inside the domain's memory, and is
  *   {table 0, nrEntries 0} when none is registered.
  */
 export function invariants(s: ModelState): string[] {
   const out: string[] = [];
   if (!Number.isInteger(s.freeFrames) || s.freeFrames < 0) out.push(`free pool ${s.freeFrames}`);
+  const freeVcpus = s.freeVcpus ?? 0;
+  if (!Number.isInteger(freeVcpus) || freeVcpus < 0) out.push(`free vCPU pool ${freeVcpus}`);
   for (const d of s.domains) {
     const at = `dom ${d.id}`;
     if (d.ports.length !== NR_EVENT_CHANNELS || d.pending.length !== NR_EVENT_CHANNELS || d.mask.length !== NR_EVENT_CHANNELS) {
@@ -277,8 +293,11 @@ export function invariants(s: ModelState): string[] {
     if (gt.nrEntries > GRANT_TABLE_MAX || gt.table + gt.nrEntries * GRANT_ENTRY_V1_SIZE > d.memSize || (gt.nrEntries === 0 && gt.table !== 0)) {
       out.push(`${at}: grant table ${gt.table}+${gt.nrEntries} entries is impossible`);
     }
+    if (!Number.isInteger(d.vcpusHeld) || d.vcpusHeld < 1 || d.vcpusHeld > d.nrVcpus) out.push(`${at}: holds ${d.vcpusHeld} of ${d.nrVcpus} vCPUs`);
+    if (d.devices.length > MAX_DEVICES) out.push(`${at}: ${d.devices.length} manifest entries`);
     d.vcpus.forEach((vc, v) => {
       const atv = `${at} vcpu ${v}`;
+      if (vc.up && v >= d.vcpusHeld) out.push(`${atv}: up but not held (vcpus_held ${d.vcpusHeld})`);
       if (!vc.up && (vc.timer !== 0 || vc.blocked !== null)) out.push(`${atv}: down but has a timer or a wait`);
       if (vc.blocked?.kind === 'block' && vc.upcallPending) out.push(`${atv}: blocked with upcall pending`);
       if (vc.blocked?.kind === 'poll' && vc.blocked.ports.some((p) => d.pending[p] === true)) {

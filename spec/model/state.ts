@@ -14,7 +14,7 @@
  * fields; `shared-info.ts` states how they map to bytes.
  * @module
  */
-import { DOMID_SELF, MAX_VCPUS, NR_EVENT_CHANNELS } from '../../src/abi/generated/index.ts';
+import { DOMID_SELF, MAX_DEVICES, MAX_VCPUS, NR_EVENT_CHANNELS } from '../../src/abi/generated/index.ts';
 import type { ModelMemory } from './memory.ts';
 
 /**
@@ -84,14 +84,45 @@ export interface ModelGrantTable {
 /** No grant table registered (the state at boot, and after `grant_setup(_, 0)`). */
 export const NO_GRANT_TABLE: ModelGrantTable = Object.freeze({ table: 0, nrEntries: 0 });
 
+/** A device in a manifest entry (the model treats devices abstractly: name, type, interrupt port). */
+export interface ModelDevice {
+  /** Manifest name (1..15 bytes). */
+  readonly name: string;
+  /** Manifest type (a VIRTIO_ID_* value). */
+  readonly type: number;
+  /** Its DEVICE event-channel port in this domain (bound on vCPU 0 when it was plugged in). */
+  readonly port: number;
+  /** The domain whose DOMCTL_ATTACH_DEVICE moved it here (it goes back there on destroy); absent: none. */
+  readonly givenBy?: number;
+  /**
+   * Its port is no longer its own: the guest closed it and the number went to a device plugged
+   * in later (the manifest entry still names the old number). Absent = false.
+   */
+  readonly portLost?: boolean;
+}
+
 /** One domain. */
 export interface ModelDomain {
   /** Domain id (below DOMID_SELF). */
   readonly id: number;
   /** Bytes of guest memory. */
   readonly memSize: number;
-  /** vCPUs this domain may bring up (1..MAX_VCPUS). */
+  /** vCPU slots it was created with (start_info.nr_vcpus, getinfo.max_vcpus; 1..MAX_VCPUS). */
   readonly nrVcpus: number;
+  /**
+   * vCPUs it holds (start_info.vcpus_held, getinfo.nr_vcpus; 1..nrVcpus, DOMCTL_SET_VCPUS): it may
+   * bring up only those below this.
+   */
+  readonly vcpusHeld: number;
+  /** Its name (unique on the host; DOMCTL_CREATE refuses a used one with EEXIST). */
+  readonly name: string;
+  /**
+   * Its device manifest (start_info.nr_devices entries): a device, or null for a DEVICE_NONE entry
+   * (the device moved away with DOMCTL_ATTACH_DEVICE / DOMCTL_DETACH_DEVICE).
+   */
+  readonly devices: readonly (ModelDevice | null)[];
+  /** start_info.devices_generation: bumped (u32) by every device move in or out. */
+  readonly devicesGeneration: number;
   /**
    * Whether the guest exports `pv_vcpu_entry` and `__stack_pointer`; `vcpu_up` returns ENOSYS
    * otherwise. Not observable: it is a property of the guest image, fixed at creation.
@@ -145,6 +176,31 @@ export interface ModelState {
    * domains held. 0 at boot.
    */
   readonly freeFrames: number;
+  /** The host's free vCPU pool (DOMCTL_SET_VCPUS lowering, destroyed domains). 0 at boot. Absent = 0. */
+  readonly freeVcpus?: number;
+  /** The id the next DOMCTL_CREATE gives (ids are never given again). Absent = one above the highest id. */
+  readonly nextId?: number;
+  /**
+   * What DOMCTL_CREATE can load (the host's image loader, a host parameter the spec leaves to the
+   * host): absent = no loader (EOPNOTSUPP, the bare core).
+   */
+  readonly loader?: ModelLoader;
+}
+
+/**
+ * The images a host's loader accepts, for DOMCTL_CREATE: exactly these byte strings (latin1), with
+ * memory that leaves a guest room above pvisor's reserved area (mem_bytes at least
+ * {@link minGuestMemory}) and that a wasm32 engine can make (at most 4 GiB less one 64 KiB page).
+ * Anything else is "not a guest the host can run" (EINVAL).
+ */
+export interface ModelLoader {
+  /** Accepted images, one char per byte (latin1). */
+  readonly images: readonly string[];
+}
+
+/** pvisor's smallest memory for a domain with `nrVcpus` vCPUs: its reserved bytes plus one Wasm page (src/hv/hypervisor.ts createDomain). */
+export function minGuestMemory(nrVcpus: number): number {
+  return 2 * 4096 + nrVcpus * 16384 + 65536;
 }
 
 /** Who makes a call. */
@@ -224,6 +280,13 @@ export interface ModelDomainConfig {
    * vCPU; see src/hv/layout.ts). A host with another layout passes its own.
    */
   readonly reservedBase?: number;
+  /** Its name (default `d<id>`, as pvisor/testing's hvHost names the domains it makes). */
+  readonly name?: string;
+  /**
+   * Devices in its manifest at boot, in order; each gets a DEVICE port on vCPU 0, the lowest free
+   * one (1, 2, ... in order), as the host's `plugDevice` binds them. Default none.
+   */
+  readonly devices?: readonly { readonly name: string; readonly type: number }[];
 }
 
 /** pvisor's reserved_base for a domain (src/hv/layout.ts `reservedBytes`). */
@@ -235,6 +298,7 @@ export function defaultReservedBase(memSize: number, nrVcpus: number): number {
 // Construction
 
 const CLOSED: ModelPort = { state: 'closed' };
+const DEVICE_PORT: ModelPort = { state: 'device', vcpu: 0 };
 
 /** A vCPU as the host creates it: down, nothing pending, nothing masked, no timer. */
 function newVcpu(up: boolean): ModelVcpu {
@@ -260,31 +324,47 @@ export function initialState(domains: readonly ModelDomainConfig[]): ModelState 
     if (!Number.isInteger(d.memSize) || d.memSize <= 0 || d.memSize > 2 ** 32) {
       throw new Error(`model.initialState: domain ${d.id}: bad memSize ${d.memSize}`);
     }
+    if ((d.devices?.length ?? 0) > MAX_DEVICES) throw new Error(`model.initialState: domain ${d.id}: more than ${MAX_DEVICES} devices`);
     ids.add(d.id);
   }
   return {
     now: 0,
     freeFrames: 0,
-    domains: domains.map((d) => ({
-      id: d.id,
-      memSize: d.memSize,
-      nrVcpus: d.nrVcpus,
-      canStartVcpus: d.canStartVcpus ?? true,
-      status: 'running',
-      vcpus: Array.from({ length: d.nrVcpus }, (_, i) => newVcpu(i === 0)),
-      ports: new Array<ModelPort>(NR_EVENT_CHANNELS).fill(CLOSED),
-      pending: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
-      mask: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
-      console: '',
-      grantTable: NO_GRANT_TABLE,
-      privileged: d.privileged === true,
-      paused: false,
-      maxMem: d.memSize,
-      memTarget: d.memSize,
-      shutdownRequest: -1,
-      reservedBase: d.reservedBase ?? defaultReservedBase(d.memSize, d.nrVcpus),
-      ballooned: [],
-    })),
+    freeVcpus: 0,
+    nextId: Math.max(0, ...domains.map((d) => d.id)) + 1,
+    domains: domains.map(newDomain),
+  };
+}
+
+/**
+ * A domain as the host makes it: vCPU 0 up (start_info: "vCPU 0 is already running"), the others
+ * down; it holds all its vCPU slots; its devices' DEVICE ports are 1, 2, ...; every other port is
+ * closed, no pending or mask bit set, nothing paused, max and target = its memory.
+ */
+export function newDomain(d: ModelDomainConfig): ModelDomain {
+  return {
+    id: d.id,
+    memSize: d.memSize,
+    nrVcpus: d.nrVcpus,
+    vcpusHeld: d.nrVcpus,
+    name: d.name ?? `d${d.id}`,
+    devices: (d.devices ?? []).map((x, i) => ({ name: x.name, type: x.type, port: i + 1 })),
+    devicesGeneration: 0,
+    canStartVcpus: d.canStartVcpus ?? true,
+    status: 'running',
+    vcpus: Array.from({ length: d.nrVcpus }, (_, i) => newVcpu(i === 0)),
+    ports: new Array<ModelPort>(NR_EVENT_CHANNELS).fill(CLOSED).map((p, i) => (i >= 1 && i <= (d.devices?.length ?? 0) ? DEVICE_PORT : p)),
+    pending: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
+    mask: new Array<boolean>(NR_EVENT_CHANNELS).fill(false),
+    console: '',
+    grantTable: NO_GRANT_TABLE,
+    privileged: d.privileged === true,
+    paused: false,
+    maxMem: d.memSize,
+    memTarget: d.memSize,
+    shutdownRequest: -1,
+    reservedBase: d.reservedBase ?? defaultReservedBase(d.memSize, d.nrVcpus),
+    ballooned: [],
   };
 }
 

@@ -66,7 +66,10 @@ export interface PluggedDevice {
   readonly dev: PluggableDevice;
   /** Its window's base (MMIO_DEVICE_BASE + index * MMIO_WINDOW_SIZE). */
   readonly base: number;
-  /** Its DEVICE event-channel port in this domain. */
+  /**
+   * Its DEVICE event-channel port in this domain; -1 once it has none (the guest closed the port
+   * and the number went to another device, so this one's interrupts are dropped).
+   */
   readonly port: number;
   /** The domain that moved it here with DOMCTL_ATTACH_DEVICE (it goes back there on destroy). */
   readonly givenBy: Domain | undefined;

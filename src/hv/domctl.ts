@@ -175,6 +175,9 @@ export function setVcpus(hv: Hypervisor, d: Domain, n: number, caller?: Vcpu): n
   return 0;
 }
 
+/** Decodes a command line as the spec asks (UTF-8, refused otherwise). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Printable ASCII without space: what a domain name made by DOMCTL_CREATE may hold. */
 function validName(bytes: Uint8Array): boolean {
   for (const b of bytes) if (b <= 0x20 || b >= 0x7f) return false;
@@ -203,6 +206,13 @@ function create(hv: Hypervisor, caller: Domain, dv: DataView, pl: number, payloa
   const m = caller.mem;
   if (!m.inBounds(image as GuestAddr, imageLen) || (cmdLen > 0 && !m.inBounds(cmd as GuestAddr, cmdLen)) ||
       (nameLen > 0 && !m.inBounds(name as GuestAddr, nameLen))) return EFAULT;
+  let cmdline = '';
+  try {
+    // Fatal: a replacement character would change the bytes (and their length) the guest gave.
+    if (cmdLen > 0) cmdline = STRICT_UTF8.decode(m.copyOut(cmd as GuestAddr, cmdLen));
+  } catch {
+    return EINVAL;
+  }
   let domName = `dom${hv.nextDomainId}`;
   if (nameLen > 0) {
     const nb = m.copyOut(name as GuestAddr, nameLen);
@@ -214,7 +224,6 @@ function create(hv: Hypervisor, caller: Domain, dv: DataView, pl: number, payloa
   if (hv.freeFrames < frames || hv.freeVcpus < vcpus) return ENOMEM;
   if (hv.loader === undefined) return EOPNOTSUPP;
   const bytes = m.copyOut(image as GuestAddr, imageLen);
-  const cmdline = cmdLen > 0 ? new TextDecoder().decode(m.copyOut(cmd as GuestAddr, cmdLen)) : '';
   const made = hv.loader({ image: bytes, opts: { name: domName, memBytes, vcpus, cmdline, privileged: flags === SIF_PRIVILEGED, ...(maxMem !== 0 ? { maxMemBytes: maxMem } : {}) } });
   if ('problems' in made) {
     for (const p of made.problems) hv.log(`${caller.name}: DOMCTL_CREATE: ${p}`);

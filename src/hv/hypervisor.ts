@@ -295,8 +295,17 @@ export class Hypervisor implements EvtchnHost {
     const port = this.bindDevicePort(d, 0);
     this.writeManifestEntry(d, i, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
     d.freeEntries.delete(i);
+    // A device whose port the guest closed keeps no claim on the number once another device gets
+    // it (evtchn_close of a DEVICE port: "the device then has no interrupt"): port -1.
+    d.devices.forEach((o, k) => {
+      if (o !== undefined && o.port === port) d.devices[k] = { ...o, port: -1 };
+    });
     d.devices[i] = { dev, base, port, givenBy };
-    dev.setInterrupt?.(() => evtchn.raiseDevice(this, d, port));
+    // The interrupt follows the entry: none once the device lost its port or left the entry.
+    dev.setInterrupt?.(() => {
+      const cur = d.devices[i];
+      if (cur?.dev === dev && cur.port >= 0) evtchn.raiseDevice(this, d, cur.port);
+    });
     return i;
   }
 
@@ -310,7 +319,8 @@ export class Hypervisor implements EvtchnHost {
     d.devices[i] = undefined;
     d.freeEntries.add(i);
     d.mmio.unmap(p.base);
-    const e = d.ports[p.port];
+    // Only a port it still has (port -1: the guest closed it and the number went to another device).
+    const e = p.port >= 0 ? d.ports[p.port] : undefined;
     if (e !== undefined && e.state === EVTCHNSTAT_DEVICE) evtchn.close(this, d, p.port);
     this.writeManifestEntry(d, i, undefined);
     return p;

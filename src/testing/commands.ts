@@ -28,9 +28,16 @@ import {
   VCPU_INFO_SIZE,
   VIRQ_CONSOLE,
   VIRQ_CONTROL,
+  VIRQ_DOM_EXC,
   VIRQ_TIMER,
+  SIF_PRIVILEGED,
   CONSOLE_IO_MAX,
+  DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
+  DOMCTL_CREATE_OFF,
+  DOMCTL_CREATE_SIZE,
+  DOMCTL_DETACH_DEVICE,
+  DOMCTL_PHYSINFO,
   DOMCTL_DESTROY,
   DOMCTL_GETINFO,
   DOMCTL_LIST,
@@ -60,6 +67,7 @@ import {
 import { diffObservations } from './diff.ts';
 import type { HostUnderTest } from './host.ts';
 import type { ModelHost } from './model-host.ts';
+import { FAKE_GUEST_IMAGE } from './fake-image.ts';
 
 /**
  * Three domains (ids 1..3, as the host numbers them), two vCPUs each, 256 KiB each. Domain 1 is a
@@ -70,6 +78,16 @@ export const DEFAULT_DOMAINS: readonly ModelDomainConfig[] = [1, 2, 3].map((id) 
   memSize: 256 * 1024,
   nrVcpus: 2,
   privileged: id === 1,
+}));
+
+/**
+ * {@link DEFAULT_DOMAINS} with devices: the controlling domain has two (a block and a network
+ * device), domain 2 one, so DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE have something to move
+ * (on {@link hvHost} they are FakeDevices; their DEVICE ports are 1, 2 and 1).
+ */
+export const DEVICE_DOMAINS: readonly ModelDomainConfig[] = DEFAULT_DOMAINS.map((d) => ({
+  ...d,
+  devices: d.id === 1 ? [{ name: 'blk0', type: 2 }, { name: 'net0', type: 1 }] : d.id === 2 ? [{ name: 'con0', type: 3 }] : [],
 }));
 
 /** What fast-check's model run carries on the model side. */
@@ -120,7 +138,11 @@ export interface CommandsConfig {
    * (test/model/grant-host.model.test.ts) raises it so that tables, entries and copies meet.
    */
   readonly grantWeight?: number;
-  /** Include `domctl` (pause, unpause, destroy, getinfo, list, memory, shutdown requests; default true). */
+  /**
+   * Include `domctl` (default true): all 13 commands — getinfo, list, pause, unpause, destroy,
+   * max and target memory, shutdown requests, vCPU counts, device moves, physinfo, and create
+   * (the fake image, through the host's loader) — mostly from a controlling domain.
+   */
   readonly domctl?: boolean;
   /** How much more often than by default domctl commands come (default 1; see grantWeight). */
   readonly domctlWeight?: number;
@@ -238,6 +260,7 @@ function runCall(w: ModelWorld, host: HostUnderTest, p: CallPlan): void {
     w.model.writeMem(p.dom, m.addr, m.bytes);
     host.writeMem(p.dom, m.addr, m.bytes);
   }
+  const known = new Set(w.model.state.domains.map((d) => d.id));
   const expected = w.model.step(p.dom, p.vcpu, p.nr, p.args);
   const got = host.call(p.dom, p.vcpu, p.nr, p.args);
   if (expected.blocks === true) {
@@ -248,6 +271,11 @@ function runCall(w: ModelWorld, host: HostUnderTest, p: CallPlan): void {
   }
   if (expected.noReturn !== true && got !== expected.result) {
     fail(w, [`result: model ${showResult(expected.result)}, host ${showResult(got)}`, ...diffObservations(observe(w.model.state), host.observe())]);
+  }
+  // A domain DOMCTL_CREATE made starts from the host's bytes (start_info and the rest), as the
+  // initial ones do (model-run.ts setup).
+  if (host.readMem !== undefined) {
+    for (const d of w.model.state.domains) if (!known.has(d.id)) w.model.loadImage(d.id, host.readMem(d.id, 0, d.memSize));
   }
   if (host.readMem !== undefined && expected.noReturn !== true) {
     for (const wr of expected.writes ?? []) {
@@ -265,6 +293,17 @@ function runCall(w: ModelWorld, host: HostUnderTest, p: CallPlan): void {
         fail(w, [`memory at ${wr.addr}${dom === p.dom ? '' : ` of domain ${dom}`}: model [${modelBytes.join(' ')}], host [${hostBytes.join(' ')}]`]);
       }
     }
+  }
+  syncStartInfo(w, host);
+}
+
+/** The start_info pages, host-written bytes the model does not state, copied into the model's memory (HostUnderTest.startInfoAddr). */
+function syncStartInfo(w: ModelWorld, host: HostUnderTest): void {
+  if (host.startInfoAddr === undefined || host.readMem === undefined) return;
+  for (const d of w.model.state.domains) {
+    const at = host.startInfoAddr(d.id);
+    const len = Math.max(0, Math.min(4096, d.memSize - at));
+    if (len > 0) w.model.writeMem(d.id, at, host.readMem(d.id, at, len));
   }
 }
 
@@ -537,8 +576,8 @@ const bindInterdomain = callCommand('evtchn_bind_interdomain', bindSelArb, (s, c
 });
 
 const virqArb = fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE, VIRQ_CONTROL) },
-  { weight: 1, arbitrary: fc.constantFrom(1, 3, 24, -1) },
+  { weight: 5, arbitrary: fc.constantFrom(VIRQ_TIMER, VIRQ_CONSOLE, VIRQ_CONTROL, VIRQ_DOM_EXC) },
+  { weight: 1, arbitrary: fc.constantFrom(1, 4, 24, -1) },
 );
 
 const bindVirq = callCommand('evtchn_bind_virq', fc.tuple(virqArb, vcpuArgArb), (_s, c, [virq, v]) =>
@@ -922,37 +961,122 @@ const grantCopy = callCommand(
 const DOMCTL_AT = 0x3c00;
 const DOMCTL_LIST_AT = DOMCTL_AT + DOMCTL_OP_SIZE;
 
+/** Where a DOMCTL_CREATE's image, name and command line are written (after the op and list buffer). */
+const CREATE_IMAGE_AT = 0x3d00;
+const CREATE_NAME_AT = 0x3d40;
+const CREATE_CMDLINE_AT = 0x3d60;
+
+/** A DOMCTL_CREATE request, by selectors resolved against the state. */
+interface CreateSel {
+  readonly kind: 'create';
+  /** 128 KiB (fits 1 or 2 vCPUs), 64 KiB (too small: the loader refuses), or a bad size. */
+  readonly mem: 'fit' | 'small' | 'zero' | 'odd' | 'huge';
+  readonly vcpus: number;
+  readonly flags: number;
+  /** The fake image, a damaged one (the loader refuses), or one outside memory (EFAULT). */
+  readonly image: 'fake' | 'junk' | 'outside';
+  /** No name (`dom<id>`), a fresh one, one a domain has (EEXIST), a bad one, a too long one. */
+  readonly name: 'none' | 'fresh' | 'taken' | 'bad' | 'long';
+  /** max_mem: 0 (= mem_bytes), twice the memory, or below it (EINVAL). */
+  readonly maxMem: 'none' | 'double' | 'below';
+  readonly k: number;
+}
+
 /** What a harness domctl asks: the command, its target and payload selectors. */
 type DomctlSel =
   | { readonly kind: 'getinfo' | 'pause' | 'unpause' | 'destroy'; readonly dom: DomSel }
   | { readonly kind: 'list'; readonly max: number }
   | { readonly kind: 'max_mem' | 'target'; readonly dom: DomSel; readonly frames: number }
   | { readonly kind: 'shutdown'; readonly dom: DomSel; readonly reason: number }
-  | { readonly kind: 'not_yet'; readonly cmd: number }
+  | { readonly kind: 'set_vcpus'; readonly dom: DomSel; readonly n: number }
+  | { readonly kind: 'attach' | 'detach'; readonly dom: DomSel; readonly k: number; readonly device: boolean }
+  | CreateSel
+  | { readonly kind: 'physinfo' }
   | { readonly kind: 'bad_version' | 'bad_cmd' };
+
+const createSelArb: fc.Arbitrary<CreateSel> = fc.record({
+  kind: fc.constant('create' as const),
+  mem: fc.oneof({ weight: 8, arbitrary: fc.constant('fit' as const) }, { weight: 1, arbitrary: fc.constantFrom('small' as const, 'zero' as const, 'odd' as const, 'huge' as const) }),
+  vcpus: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(1, 1, 2) }, { weight: 1, arbitrary: fc.constantFrom(0, 33) }),
+  flags: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(0, 0, 0, SIF_PRIVILEGED) }, { weight: 1, arbitrary: fc.constant(2) }),
+  image: fc.oneof({ weight: 8, arbitrary: fc.constant('fake' as const) }, { weight: 1, arbitrary: fc.constantFrom('junk' as const, 'outside' as const) }),
+  name: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('none' as const, 'fresh' as const) }, { weight: 1, arbitrary: fc.constantFrom('taken' as const, 'bad' as const, 'long' as const) }),
+  maxMem: fc.oneof({ weight: 6, arbitrary: fc.constant('none' as const) }, { weight: 2, arbitrary: fc.constant('double' as const) }, { weight: 1, arbitrary: fc.constant('below' as const) }),
+  k: fc.nat(),
+});
 
 const domctlSelArb: fc.Arbitrary<DomctlSel> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('getinfo' as const), dom: domSelArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('list' as const), max: fc.nat(4) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), dom: domSelArb }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('unpause' as const), dom: domSelArb }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('destroy' as const), dom: domSelArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('destroy' as const), dom: domSelArb }) },
   // Frames relative to the domain's size: below it (EINVAL for a max), at it, above it.
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('max_mem' as const, 'target' as const), dom: domSelArb, frames: fc.integer({ min: -8, max: 8 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('shutdown' as const), dom: domSelArb, reason: fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_REBOOT, SHUTDOWN_CRASH) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('not_yet' as const), cmd: fc.constantFrom(DOMCTL_CREATE, DOMCTL_SET_VCPUS) }) },
+  // 1 and 2 are the valid counts of a 2-vCPU domain; 0 and 3 are EINVAL.
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('set_vcpus' as const), dom: domSelArb, n: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(1, 1, 2) }, { weight: 1, arbitrary: fc.constantFrom(0, 3, 0xffffffff) }) }) },
+  // Mostly an entry that holds a device; sometimes any index (DEVICE_NONE, past the end).
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('attach' as const, 'detach' as const), dom: domSelArb, k: fc.nat(), device: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
+  { weight: 3, arbitrary: createSelArb },
+  { weight: 1, arbitrary: fc.constant({ kind: 'physinfo' as const }) },
   { weight: 1, arbitrary: fc.constantFrom({ kind: 'bad_version' as const }, { kind: 'bad_cmd' as const }) },
 );
+
+/** An index into `d`'s manifest: the k-th entry holding a device, or (device false) any index up to two past the end. */
+function manifestIndex(d: ModelDomain | undefined, k: number, device: boolean): number {
+  const n = d?.devices.length ?? 0;
+  if (device) {
+    const held = (d?.devices ?? []).flatMap((x, i) => (x === null ? [] : [i]));
+    const i = held[k % Math.max(1, held.length)];
+    if (i !== undefined) return i;
+  }
+  return k % (n + 2);
+}
+
+/** The op and the memory a DOMCTL_CREATE from `c` needs. */
+function createRequest(s: ModelState, c: ModelDomain, x: CreateSel): { payload: Uint8Array; prepare: ModelWrite[]; note: string } {
+  const memBytes = { fit: 128 * 1024, small: 64 * 1024, zero: 0, odd: 4096, huge: 2 ** 32 + 65536 }[x.mem];
+  const image = x.image === 'junk' ? FAKE_GUEST_IMAGE.map((b, i) => (i === 8 ? b ^ 0x20 : b)) : FAKE_GUEST_IMAGE;
+  const imageAt = x.image === 'outside' ? c.memSize - 4 : CREATE_IMAGE_AT;
+  const name =
+    x.name === 'none' ? ''
+    : x.name === 'fresh' ? `vm${x.k % 6}`
+    : x.name === 'taken' ? (s.domains[x.k % s.domains.length]?.name ?? 'd1')
+    : x.name === 'bad' ? 'a b'
+    : 'sixteen-letters!';
+  const nameBytes = new TextEncoder().encode(name);
+  const cmdline = new TextEncoder().encode(`k=${x.k % 100}`);
+  const payload = new Uint8Array(DOMCTL_CREATE_SIZE);
+  const dv = new DataView(payload.buffer);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt({ none: 0, double: 2 * memBytes, below: Math.max(0, memBytes - 65536) }[x.maxMem]), true);
+  dv.setUint32(DOMCTL_CREATE_OFF.image, imageAt, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.image_len, image.length, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(memBytes), true);
+  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, x.vcpus, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.flags, x.flags, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, CREATE_CMDLINE_AT, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, cmdline.length, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name, CREATE_NAME_AT, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name_len, nameBytes.length, true);
+  // A stale domid: the host must overwrite it on success and leave it on failure.
+  dv.setUint32(DOMCTL_CREATE_OFF.domid, 0xdead, true);
+  const prepare: ModelWrite[] = [{ addr: CREATE_NAME_AT, bytes: nameBytes }, { addr: CREATE_CMDLINE_AT, bytes: cmdline }];
+  if (x.image !== 'outside') prepare.push({ addr: CREATE_IMAGE_AT, bytes: image });
+  return { payload, prepare, note: `mem ${memBytes} max ${x.maxMem} vcpus ${x.vcpus} flags ${x.flags} image ${x.image} name "${name}"` };
+}
 
 const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), domctlSelArb).map(
   ([sel, fromControl, x]) =>
     new PlannedCommand('domctl', showSelectors(sel, { fromControl, ...x }), (s) => {
-      // From the controlling domain when it can make a call, else from the selected caller.
-      const ctl = fromControl ? s.domains.findIndex((d) => d.privileged && d.status === 'running' && !d.paused && d.vcpus.some((v) => v.up && v.blocked === null)) : -1;
+      // From a controlling domain when one can make a call, else from the selected caller.
       const runnableDoms = s.domains.filter((d) => d.status === 'running' && !d.paused && d.vcpus.some((v) => v.up && v.blocked === null));
-      const c = resolveCaller(s, ctl < 0 ? sel : { d: runnableDoms.indexOf(s.domains[ctl]!), v: sel.v });
+      const ctls = runnableDoms.filter((d) => d.privileged);
+      const ctl = fromControl && ctls.length > 0 ? ctls[sel.d % ctls.length] : undefined;
+      const c = resolveCaller(s, ctl === undefined ? sel : { d: runnableDoms.indexOf(ctl), v: sel.v });
       if (c === null) return null;
-      const memBytes = (dom: number) => s.domains.find((d) => d.id === (dom === DOMID_SELF ? c.dom.id : dom))?.memSize ?? c.dom.memSize;
+      const target = (dom: number) => s.domains.find((d) => d.id === (dom === DOMID_SELF ? c.dom.id : dom));
+      const memBytes = (dom: number) => target(dom)?.memSize ?? c.dom.memSize;
       const u64 = (v: number) => {
         const b = new Uint8Array(8);
         new DataView(b.buffer).setBigUint64(0, BigInt(Math.max(0, v)), true);
@@ -962,6 +1086,8 @@ const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.consta
       let dom = 0;
       let payload: Uint8Array = new Uint8Array(0);
       let version: number | undefined;
+      let prepare: ModelWrite[] = [];
+      let note = '';
       switch (x.kind) {
         case 'getinfo': case 'pause': case 'unpause': case 'destroy':
           cmd = { getinfo: DOMCTL_GETINFO, pause: DOMCTL_PAUSE, unpause: DOMCTL_UNPAUSE, destroy: DOMCTL_DESTROY }[x.kind];
@@ -981,9 +1107,31 @@ const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.consta
           dom = resolveDom(s, x.dom);
           payload = u32Bytes(x.reason, 0);
           break;
-        case 'not_yet':
-          cmd = x.cmd;
-          dom = c.dom.id;
+        case 'set_vcpus':
+          cmd = DOMCTL_SET_VCPUS;
+          dom = resolveDom(s, x.dom);
+          payload = u32Bytes(x.n, 0);
+          break;
+        case 'attach': case 'detach': {
+          cmd = x.kind === 'attach' ? DOMCTL_ATTACH_DEVICE : DOMCTL_DETACH_DEVICE;
+          dom = resolveDom(s, x.dom);
+          // ATTACH names an entry of the caller's manifest, DETACH one of the target's.
+          const index = manifestIndex(x.kind === 'attach' ? c.dom : target(dom), x.k, x.device);
+          payload = u32Bytes(index, 0xdead);
+          break;
+        }
+        case 'create': {
+          cmd = DOMCTL_CREATE;
+          dom = 0xbeef; // not looked at
+          const r = createRequest(s, c.dom, x);
+          payload = r.payload;
+          prepare = r.prepare;
+          note = ` (${r.note})`;
+          break;
+        }
+        case 'physinfo':
+          cmd = DOMCTL_PHYSINFO;
+          dom = 0xbeef; // not looked at
           break;
         case 'bad_version':
           cmd = DOMCTL_GETINFO;
@@ -991,12 +1139,12 @@ const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.consta
           version = 0;
           break;
         case 'bad_cmd':
-          cmd = 0;
+          cmd = DOMCTL_PHYSINFO + 1;
           dom = c.dom.id;
           break;
       }
       const bytes = encodeDomctlOp(cmd, dom, payload, version);
-      return callPlan(c.dom.id, c.vcpu, Hc.domctl, [DOMCTL_AT], [{ addr: DOMCTL_AT, bytes }], `${x.kind} cmd ${cmd} dom ${dom}`);
+      return callPlan(c.dom.id, c.vcpu, Hc.domctl, [DOMCTL_AT], [...prepare, { addr: DOMCTL_AT, bytes }], `${x.kind} cmd ${cmd} dom ${dom}${note}`);
     }),
 );
 
@@ -1007,9 +1155,31 @@ const domctlCmd = fc.tuple(callerArb, fc.oneof({ weight: 4, arbitrary: fc.consta
 const balloonArb = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.integer({ min: 4, max: 9 }), fc.integer({ min: 1, max: 3 })) },
   { weight: 1, arbitrary: fc.constantFrom<[number, number]>([4, 0], [60, 4], [63, 1], [0xffffffff, 2]) },
+  // 32 frames at once (see controlBalloon).
+  { weight: 1, arbitrary: fc.constant<[number, number]>([10, 32]) },
 );
 const decreaseCmd = callCommand('decrease_reservation', balloonArb, (_s, c, [f, n]) => callPlan(c.dom.id, c.vcpu, Hc.decrease_reservation, [f, n]));
 const increaseCmd = callCommand('increase_reservation', balloonArb, (_s, c, [f, n]) => callPlan(c.dom.id, c.vcpu, Hc.increase_reservation, [f, n]));
+
+/**
+ * A controlling domain makes room for a DOMCTL_CREATE, as a toolstack does before `xl create`:
+ * it hands frames 10..41 back (enough for a 128 KiB domain) or takes them again, or gives one of
+ * its vCPUs to the pool (DOMCTL_SET_VCPUS on itself, from vCPU 0). Without it creates succeed only
+ * after a destroy.
+ */
+const controlBalloon = fc.tuple(fc.nat(), fc.constantFrom('out' as const, 'out' as const, 'in' as const, 'vcpu' as const)).map(
+  ([k, what]) =>
+    new PlannedCommand('controlling domain makes room', ` {${k} ${what}}`, (s) => {
+      const ctls = s.domains.filter((d) => d.privileged && d.status === 'running' && !d.paused && d.vcpus[0]?.up === true && d.vcpus[0].blocked === null);
+      const c = ctls[k % Math.max(1, ctls.length)];
+      if (c === undefined) return null;
+      if (what === 'vcpu') {
+        const bytes = encodeDomctlOp(DOMCTL_SET_VCPUS, DOMID_SELF, u32Bytes(1, 0));
+        return callPlan(c.id, 0, Hc.domctl, [DOMCTL_AT], [{ addr: DOMCTL_AT, bytes }], 'set_vcpus self 1');
+      }
+      return callPlan(c.id, 0, what === 'out' ? Hc.decrease_reservation : Hc.increase_reservation, [10, 32]);
+    }),
+);
 
 /**
  * Random command sequences over all 28 calls of the ABI across the domains: event channels
@@ -1020,8 +1190,10 @@ const increaseCmd = callCommand('increase_reservation', balloonArb, (_s, c, [f, 
  * console_read / wallclock, "time passes", vcpu_up/down, sched_shutdown, multicall batches, and
  * grant tables (grant_setup, guests writing grant entries, grant_copy batches; grant_map, always
  * ENOSYS, among the misc calls), with `balloon` ballooning (decrease_reservation /
- * increase_reservation), and (with `domctl`, default on) the controlling domain's domctl
- * commands, now and then from a domain that is not controlling.
+ * increase_reservation, including 32 frames at once so that DOMCTL_CREATE finds a pool), and
+ * (with `domctl`, default on) the controlling domains' domctl commands — create and destroy
+ * cycles, vCPU counts, device moves, physinfo among them — now and then from a domain that is
+ * not controlling.
  */
 export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterable<fc.Command<ModelWorld, HostUnderTest>>> {
   type W = { weight: number; arbitrary: fc.Arbitrary<fc.Command<ModelWorld, HostUnderTest>> };
@@ -1048,7 +1220,9 @@ export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterab
   if (cfg.blocking !== false) weighted.push({ weight: 1, arbitrary: schedBlock(true) }, { weight: 1, arbitrary: schedPoll(true) });
   if (cfg.console !== false) weighted.push({ weight: 1, arbitrary: consoleWrite }, { weight: 1, arbitrary: consoleRead }, { weight: 1, arbitrary: wallclockCmd });
   if (cfg.time !== false) weighted.push({ weight: 2, arbitrary: timePasses() });
-  if (cfg.vcpuHotplug !== false) weighted.push({ weight: 1, arbitrary: vcpuUp }, { weight: 1, arbitrary: vcpuDown });
+  // Domctl-heavy runs lower vCPU counts often: bring vCPUs up and down as often, so vcpu_up meets vcpus_held.
+  const hotplug = (cfg.domctlWeight ?? 1) > 1 ? 2 : 1;
+  if (cfg.vcpuHotplug !== false) weighted.push({ weight: hotplug, arbitrary: vcpuUp }, { weight: hotplug, arbitrary: vcpuDown });
   if (cfg.shutdown !== false) weighted.push({ weight: 1, arbitrary: shutdown });
   if (cfg.multicall !== false) weighted.push({ weight: 1, arbitrary: multicallCmd });
   if (cfg.grant !== false) {
@@ -1056,7 +1230,7 @@ export function hypercallCommands(cfg: CommandsConfig = {}): fc.Arbitrary<Iterab
     weighted.push({ weight: 2 * g, arbitrary: grantSetup }, { weight: 3 * g, arbitrary: grantEntry }, { weight: 3 * g, arbitrary: grantCopy });
   }
   if (cfg.domctl !== false) weighted.push({ weight: 2 * Math.max(1, Math.round(cfg.domctlWeight ?? 1)), arbitrary: domctlCmd });
-  if (cfg.balloon === true) weighted.push({ weight: 1, arbitrary: decreaseCmd }, { weight: 1, arbitrary: increaseCmd });
+  if (cfg.balloon === true) weighted.push({ weight: 1, arbitrary: decreaseCmd }, { weight: 1, arbitrary: increaseCmd }, { weight: 1, arbitrary: controlBalloon });
   // size 'max': sequences up to maxCommands long; the default ('small') gives a handful of
   // commands, too few to build up channels worth testing.
   return fc.commands([fc.oneof(...weighted)], {

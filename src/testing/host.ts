@@ -8,14 +8,16 @@
  * shape and runs the same properties against it. See docs/property-testing.md.
  * @module
  */
-import type { ModelDomainConfig, Observation } from '../../spec/model/index.ts';
+import type { ModelDomainConfig, ModelLoader, Observation } from '../../spec/model/index.ts';
 
 /**
  * A host under test, driven directly (no Wasm guest): it makes hypercalls on behalf of a given
  * vCPU, reports its observable state in the model's {@link Observation} shape, and lets the
  * harness write guest memory the way a guest would.
  *
- * Domains are the ones the factory was given ({@link HostFactory}), with the same ids.
+ * Domains are the ones the factory was given ({@link HostFactory}), with the same ids, and those
+ * a controlling domain's DOMCTL_CREATE makes later (numbered on from the highest id, as the model
+ * numbers them; see {@link HostUnderTest.loader}).
  */
 export interface HostUnderTest {
   /**
@@ -53,6 +55,26 @@ export interface HostUnderTest {
   isBlocked?(dom: number, vcpu: number): boolean;
   /** Optional: the result the vCPU's last ended wait returns to the guest (see isBlocked). */
   wakeResult?(dom: number, vcpu: number): number;
+  /**
+   * Optional: guest address of the domain's start_info page. The host writes there on its own
+   * (domctl results for the target: mem_target, max_mem, shutdown request, vcpus_held, the device
+   * manifest) and the model does not state those bytes, so with `readMem` the harness copies the
+   * page from the host into the model's memory after every call; calls that read it (a
+   * console_write of the top page) then see the same bytes on both sides. The fields the model
+   * does state are compared through {@link HostUnderTest.observe}.
+   */
+  startInfoAddr?(dom: number): number;
+  /**
+   * Optional: what the host's DOMCTL_CREATE loader accepts, for the model. Absent: the host has
+   * no loader (DOMCTL_CREATE returns EOPNOTSUPP after its other checks, as on the bare core).
+   */
+  readonly loader?: ModelLoader;
+  /**
+   * Optional: the domain crashes (a fault of its own, as a trap would make it), for properties
+   * that need domains to end other than by a call (the conservation property). The model has no
+   * such event, so model-based runs never use it.
+   */
+  crash?(dom: number): void;
 }
 
 /** Builds a fresh host with exactly these domains (the harness makes one per command sequence). */

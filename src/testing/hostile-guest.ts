@@ -329,7 +329,7 @@ export async function hostileGuest(program: readonly HypercallInput[], opts: Hos
   if (d.state !== 'shutdown') mismatches.push(`domain ${outcome}, the model has it shut down`);
 
   const expected = observe(model.state);
-  const observed: Observation = { domains: [observeDomain(d, consoleText)], freeFrames: hv.freeFrames };
+  const observed: Observation = { domains: [observeDomain(d, consoleText)], freeFrames: hv.freeFrames, freeVcpus: hv.freeVcpus };
   mismatches.push(...diffObservations(expected, observed));
   // Guest memory the calls wrote (status structs, multicall results), over the scratch area.
   const scratch: Range = { lo: SCRATCH_AT, hi: SCRATCH_AT + SCRATCH_SIZE };

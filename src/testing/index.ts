@@ -17,10 +17,21 @@
  */
 export type { HostUnderTest, HostFactory } from './host.ts';
 export { modelHost, defaultSharedInfoAddr, type ModelHost, type ModelHostOptions, type StepFn } from './model-host.ts';
-export { hvHost, observeDomain, observedPorts } from './hv-host.ts';
+export { hvHost, observeDomain, observedPorts, fakeLoader, FakeDevice } from './hv-host.ts';
+export { FAKE_GUEST_IMAGE, FAKE_LOADER } from './fake-image.ts';
 export { diffObservations } from './diff.ts';
-export { DEFAULT_DOMAINS, hypercallCommands, type CommandsConfig, type ModelWorld } from './commands.ts';
+export { DEFAULT_DOMAINS, DEVICE_DOMAINS, hypercallCommands, type CommandsConfig, type ModelWorld } from './commands.ts';
 export { modelRun, modelRunProperty, checkModelRun, type ModelRunOptions } from './model-run.ts';
+export {
+  conservationRun,
+  conservationProperty,
+  checkConservation,
+  recomputeAccounts,
+  CONSERVATION_DOMAINS,
+  type ConservationOptions,
+  type ConservationWorld,
+  type Accounts,
+} from './conservation.ts';
 export { formatRegression, replayPathOf, type RegressionOptions, type RunOutcome } from './regression.ts';
 export {
   hypercallArbitraries,

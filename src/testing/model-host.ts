@@ -23,6 +23,7 @@ import {
   touchesSharedInfo,
   updateDomain,
   type ModelDomainConfig,
+  type ModelLoader,
   type ModelState,
   type ModelStep,
   type ModelWrite,
@@ -66,6 +67,8 @@ export interface ModelHostOptions {
    * host's layout puts it).
    */
   readonly sharedInfoAddr?: (dom: ModelDomainConfig) => number;
+  /** What the host's DOMCTL_CREATE loader accepts (default: no loader; see HostUnderTest.loader). */
+  readonly loader?: ModelLoader;
 }
 
 /** The default shared_info address: memSize - 2 pages (src/hv/layout.ts puts it there). */
@@ -78,7 +81,7 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
   const stepFn = opts.step ?? step;
   const sharedAt = new Map(domains.map((d) => [d.id, (opts.sharedInfoAddr ?? defaultSharedInfoAddr)(d)]));
   const images = new Map(domains.map((d) => [d.id, new Uint8Array(d.memSize)]));
-  let state = initialState(domains);
+  let state: ModelState = opts.loader === undefined ? initialState(domains) : { ...initialState(domains), loader: opts.loader };
   const wakeResults = new Map<string, number>();
   const noteWakes = (wakes: readonly { dom: number; vcpu: number; result: number }[] | undefined): void => {
     for (const k of wakes ?? []) wakeResults.set(`${k.dom}.${k.vcpu}`, k.result);
@@ -88,6 +91,16 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
     const img = images.get(dom);
     if (img === undefined) throw new Error(`modelHost: no domain ${dom}`);
     return img;
+  };
+  // Domains DOMCTL_CREATE made get a zeroed image (the harness loads the host's bytes into it) and
+  // pvisor's layout (shared_info below the top page): the step runs before the host has made its
+  // copy of the domain, so there is nothing to ask yet.
+  const adoptNew = (): void => {
+    for (const d of state.domains) {
+      if (images.has(d.id)) continue;
+      images.set(d.id, new Uint8Array(d.memSize));
+      sharedAt.set(d.id, defaultSharedInfoAddr({ id: d.id, memSize: d.memSize, nrVcpus: d.nrVcpus }));
+    }
   };
   const shared = (dom: number): number => sharedAt.get(dom) ?? 0;
   // Keeps the shared_info bytes of the image equal to the state (the state is the truth).
@@ -108,13 +121,14 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
     const before = state;
     const r = stepFn(state, { dom, vcpu }, nr, args, memOf(dom));
     state = r.state;
+    adoptNew();
     noteWakes(r.wakes);
     // The step already took in writes that land on shared_info; copy every write into the image,
     // then re-derive the shared_info bytes of every domain the call changed (it may have raised
     // events in others). Unchanged domains keep their object, so a reference check suffices.
     for (const w of r.writes ?? []) applyBytes(image(w.dom ?? dom), 0, w.addr, w.bytes);
-    state.domains.forEach((d, i) => {
-      if (d !== before.domains[i]) syncShared(d.id);
+    state.domains.forEach((d) => {
+      if (!before.domains.includes(d)) syncShared(d.id);
     });
     return r;
   };
@@ -123,6 +137,7 @@ export function modelHost(domains: readonly ModelDomainConfig[], opts: ModelHost
     get state() {
       return state;
     },
+    ...(opts.loader !== undefined ? { loader: opts.loader } : {}),
     step: doStep,
     peek: (dom, vcpu, nr, args, prepare) =>
       stepFn(state, { dom, vcpu }, nr, args, overlay(memOf(dom), prepare)),

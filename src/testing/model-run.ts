@@ -59,7 +59,7 @@ export function modelRunProperty(makeHost: HostFactory, opts: Omit<ModelRunOptio
           throw new Error(`harness setup: domain ${d.id} has ${host.memSize(d.id)} bytes on the host, ${d.memSize} in the model`);
         }
       }
-      const model = modelHost(domains, { sharedInfoAddr: (d) => host.sharedInfoAddr(d.id) });
+      const model = modelHost(domains, { sharedInfoAddr: (d) => host.sharedInfoAddr(d.id), ...(host.loader !== undefined ? { loader: host.loader } : {}) });
       // Start from the host's bytes (start_info, wallclock fields): calls that read guest memory
       // anywhere (console_write of the top page) must see the same bytes on both sides.
       if (host.readMem !== undefined) for (const d of domains) model.loadImage(d.id, host.readMem(d.id, 0, d.memSize));

@@ -25,6 +25,13 @@ export interface RegressionOptions {
    * `maxCommands: 20` (default none): the replay must generate commands the same way.
    */
   readonly commandsOptions?: string;
+  /**
+   * Other `modelRun` option fields of the failing run as source text, e.g.
+   * `domains: DEVICE_DOMAINS` (default none); names it uses must be imported by hand.
+   */
+  readonly runOptions?: string;
+  /** Names `runOptions` uses, imported beside `modelRun` (e.g. `['DEVICE_DOMAINS']`). */
+  readonly runImports?: readonly string[];
   /** Module the test imports `modelRun` and the host from (default `pvisor/testing`). */
   readonly importFrom?: string;
 }
@@ -50,10 +57,11 @@ function failureText(details: RunOutcome): string {
 }
 
 /** The imports of the regression test: modelRun, and the host factory when it is one of ours. */
-function importLines(host: string, from: string): string[] {
+function importLines(host: string, from: string, extra: readonly string[] = []): string[] {
   const name = host.replace(/\(.*$/, '');
-  if (name === 'hvHost' || name === 'modelHost') return [`import { modelRun, ${name} } from '${from}';`];
-  return [`import { modelRun } from '${from}';`, `import { ${name} } from './your-host.ts'; // where your host factory lives`];
+  const ours = ['modelRun', ...extra];
+  if (name === 'hvHost' || name === 'modelHost') return [`import { ${[...ours, name].join(', ')} } from '${from}';`];
+  return [`import { ${ours.join(', ')} } from '${from}';`, `import { ${name} } from './your-host.ts'; // where your host factory lives`];
 }
 
 /**
@@ -86,11 +94,11 @@ export function formatRegression(details: RunOutcome, opts: RegressionOptions = 
     .join('\n');
   return [
     `import { it } from 'vitest';`,
-    ...importLines(host, opts.importFrom ?? 'pvisor/testing'),
+    ...importLines(host, opts.importFrom ?? 'pvisor/testing', opts.runImports),
     '',
     `it('regression: ${title}', () => {`,
     comment,
-    `  modelRun(${host}, { seed: ${details.seed}, path: '${details.counterexamplePath}', numRuns: 1${extra} });`,
+    `  modelRun(${host}, { seed: ${details.seed}, path: '${details.counterexamplePath}', numRuns: 1${opts.runOptions !== undefined ? `, ${opts.runOptions}` : ''}${extra} });`,
     `});`,
     '',
   ].join('\n');

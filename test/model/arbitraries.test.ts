@@ -49,7 +49,7 @@ const DOMAINS = [1, 2, 3].map((id) => ({ id, memSize: MEM, nrVcpus: 2, privilege
  */
 function world(): { host: HostUnderTest; model: ModelHost } {
   const host = hvHost(DOMAINS);
-  const model = modelHost(DOMAINS, { sharedInfoAddr: (d) => host.sharedInfoAddr(d.id) });
+  const model = modelHost(DOMAINS, { sharedInfoAddr: (d) => host.sharedInfoAddr(d.id), ...(host.loader !== undefined ? { loader: host.loader } : {}) });
   for (const d of DOMAINS) model.loadImage(d.id, host.readMem!(d.id, 0, d.memSize));
   const both = (dom: number, nr: number, args: number[]) => {
     const r = model.call(dom, 0, nr, args);

@@ -8,8 +8,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Hc } from '../../src/abi/generated/index.ts';
-import { CALL_TABLE } from '../../spec/model/index.ts';
+import {
+  DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE, DOMCTL_DESTROY, DOMCTL_DETACH_DEVICE, DOMCTL_GETINFO, DOMCTL_LIST, DOMCTL_PAUSE,
+  DOMCTL_PHYSINFO, DOMCTL_REQUEST_SHUTDOWN, DOMCTL_SET_MAX_MEM, DOMCTL_SET_MEMORY_TARGET, DOMCTL_SET_VCPUS, DOMCTL_UNPAUSE, Hc,
+} from '../../src/abi/generated/index.ts';
+import { CALL_TABLE, decodeDomctlOp } from '../../spec/model/index.ts';
 import { checkModelRun, hvHost, hypercallArbitraries, type HostUnderTest } from '../../src/testing/index.ts';
 import type { ModelDomainConfig } from '../../spec/model/index.ts';
 import { NEVER_SUCCEEDING_CALLS } from '../../src/testing/arbitraries/calls.ts';
@@ -75,6 +78,23 @@ describe(`property-testing checklist over spec/abi.json (seed ${SEED})`, () => {
         if (never) expect(m?.ok ?? 0, `${c.name} succeeded although the spec says it never does`).toBe(0);
         else expect(m?.ok ?? 0, `${c.name} never succeeds in the model-based run`).toBeGreaterThan(0);
       });
+    });
+  }
+
+  // domctl is one call with 13 commands: each needs its own valid, boundary and hostile inputs.
+  const ALL_DOMCTL = [
+    DOMCTL_CREATE, DOMCTL_DESTROY, DOMCTL_PAUSE, DOMCTL_UNPAUSE, DOMCTL_GETINFO, DOMCTL_LIST, DOMCTL_SET_MAX_MEM,
+    DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE, DOMCTL_SET_MEMORY_TARGET, DOMCTL_REQUEST_SHUTDOWN, DOMCTL_PHYSINFO,
+  ];
+  const SINCE_1_5 = [DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE, DOMCTL_PHYSINFO];
+  for (const [flavour, want] of [['valid', ALL_DOMCTL], ['boundary', SINCE_1_5], ['hostile', SINCE_1_5.filter((c) => c !== DOMCTL_PHYSINFO)]] as const) {
+    it(`domctl: the ${flavour} arbitraries make every ${flavour === 'valid' ? '' : 'ABI 1.5 '}DOMCTL_* command`, () => {
+      const cmds = new Set<number>();
+      for (const x of fc.sample(arbs.domctl[flavour], { numRuns: 600, seed: SEED })) {
+        const op = x.memory.find((m) => m.addr === (x.args[0]! >>> 0));
+        if (op !== undefined) cmds.add(decodeDomctlOp(op.bytes).cmd);
+      }
+      expect(want.filter((c) => !cmds.has(c)), `DOMCTL commands missing from the ${flavour} domctl arbitraries`).toEqual([]);
     });
   }
 });

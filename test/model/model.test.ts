@@ -36,6 +36,7 @@ import {
   SHUTDOWN_REBOOT,
   VCPU_INFO_OFF,
   VIRQ_CONSOLE,
+  VIRQ_DOM_EXC,
   VIRQ_TIMER,
 } from '../../src/abi/generated/index.ts';
 import {
@@ -502,9 +503,14 @@ describe(`reference model (seed ${SEED})`, () => {
     it('EINVAL: "virq is not a VIRQ_* value or vcpu is not below nr_vcpus."', () => {
       const s = fixtureState();
       expect(call(s, 0, Hc.evtchn_bind_virq, [1, 0]).result).toBe(EINVAL);
-      expect(call(s, 0, Hc.evtchn_bind_virq, [3, 0]).result).toBe(EINVAL);
+      expect(call(s, 0, Hc.evtchn_bind_virq, [4, 0]).result).toBe(EINVAL);
       expect(call(s, 0, Hc.evtchn_bind_virq, [VIRQ_TIMER, 2]).result).toBe(EINVAL);
       expect(call(s, 0, Hc.evtchn_bind_virq, [VIRQ_CONSOLE, -1]).result).toBe(EINVAL);
+    });
+
+    it('VIRQ_DOM_EXC (since 1.5) is a global VIRQ: one port for the domain, on any vCPU', () => {
+      const s = expectCall(fixtureState(), 0, Hc.evtchn_bind_virq, [VIRQ_DOM_EXC, 1], 1);
+      expect(call(s, 0, Hc.evtchn_bind_virq, [VIRQ_DOM_EXC, 0]).result).toBe(EEXIST);
     });
 
     it('EEXIST: "That virq is already bound on that vCPU (VIRQ_CONSOLE: on any vCPU)."', () => {

@@ -356,43 +356,44 @@ export interface HypercallHandlers<V> {
    * SIF_PRIVILEGED), nr_vcpus (EINVAL unless 1..MAX_VCPUS), mem_bytes (EINVAL unless a non-zero
    * multiple of 65536 up to 4 GiB), max_mem (EINVAL unless 0, or a multiple of 65536 from mem_bytes
    * up to 4 GiB), cmdline_len (EINVAL above CMDLINE_MAX) and name_len (EINVAL above 15), that the
-   * image, command line and name lie inside the caller's memory (EFAULT), the name (EINVAL unless
-   * printable ASCII without spaces; EEXIST when a domain has it), the free pools (ENOMEM unless the
-   * host's free pool holds mem_bytes / GRANT_FRAME_SIZE frames and its free vCPU pool nr_vcpus
-   * vCPUs), then the image (EINVAL when it is not a guest the host can run with that memory and
-   * those vCPUs: the host log names every problem; EOPNOTSUPP on a host without a loader, such as
-   * the bare core). It copies the image once, creates the domain paused, takes the frames and vCPUs
-   * from the pools, records the caller as its creator, and writes `domid`. Resources move, they are
-   * never created: a controlling domain that wants to create a client first hands frames back with
-   * `decrease_reservation` and vCPUs with DOMCTL_SET_VCPUS on itself (as Xen's dom0 balloons down
-   * before `xl create`). Compiling the image happens inside the call (instrumentation is cached by
-   * content hash). DOMCTL_SET_VCPUS (since 1.5) sets how many vCPUs `domain` holds, n in 1..its
-   * nr_vcpus (EINVAL otherwise): raising takes the difference from the host's free vCPU pool
-   * (ENOMEM when it holds fewer); lowering first takes down every vCPU at or above n that is up (as
-   * `vcpu_down` from another vCPU would: its timer is cancelled, it stops before it next runs) and
-   * puts the difference in the pool; lowering the caller's own count below its calling vCPU fails
-   * with EBUSY. It writes start_info.vcpus_held and, when the count changed and the domain has not
-   * ended, raises its VIRQ_CONTROL; the guest brings the new vCPUs up itself with `vcpu_up` (the
-   * guest kit does so in its control handler), as Xen guests online hot-added vCPUs.
-   * DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE (since 1.5) move a device between the caller and
-   * `domain` (not the caller: EINVAL): ATTACH takes entry `index` of the caller's manifest into
-   * `domain` (which must not have ended: EINVAL); DETACH takes entry `index` of `domain`'s manifest
-   * back into the caller (an ended domain's too). `index` must name a device (EINVAL for
-   * DEVICE_NONE or an index at or above nr_devices), and the receiving manifest must have room
-   * (ENOSPC: no DEVICE_NONE entry and MAX_DEVICES entries already). The host resets the device
-   * first (as its driver writing 0 to the virtio Status register: requests in flight are dropped,
-   * virtio 1.2 §2.1), closes its DEVICE port in the giving domain, turns its entry there into
-   * DEVICE_NONE and unmaps its window; then maps it at the receiving domain's entry `new_index`
-   * (its window is MMIO_DEVICE_BASE + new_index * MMIO_WINDOW_SIZE), binds a new DEVICE port on
-   * that domain's vCPU 0, writes the entry and `new_index`; then increments
+   * image, command line and name lie inside the caller's memory (EFAULT), the command line (EINVAL
+   * unless UTF-8), the name (EINVAL unless printable ASCII without spaces; EEXIST when a domain has
+   * it), the free pools (ENOMEM unless the host's free pool holds mem_bytes / GRANT_FRAME_SIZE
+   * frames and its free vCPU pool nr_vcpus vCPUs), then the image (EINVAL when it is not a guest
+   * the host can run with that memory and those vCPUs: the host log names every problem; EOPNOTSUPP
+   * on a host without a loader, such as the bare core). It copies the image once, creates the
+   * domain paused, takes the frames and vCPUs from the pools, records the caller as its creator,
+   * and writes `domid`. Resources move, they are never created: a controlling domain that wants to
+   * create a client first hands frames back with `decrease_reservation` and vCPUs with
+   * DOMCTL_SET_VCPUS on itself (as Xen's dom0 balloons down before `xl create`). Compiling the
+   * image happens inside the call (instrumentation is cached by content hash). DOMCTL_SET_VCPUS
+   * (since 1.5) sets how many vCPUs `domain` holds, n in 1..its nr_vcpus (EINVAL otherwise):
+   * raising takes the difference from the host's free vCPU pool (ENOMEM when it holds fewer);
+   * lowering first takes down every vCPU at or above n that is up (as `vcpu_down` from another vCPU
+   * would: its timer is cancelled, it stops before it next runs) and puts the difference in the
+   * pool; lowering the caller's own count below its calling vCPU fails with EBUSY. It writes
+   * start_info.vcpus_held and, when the count changed and the domain has not ended, raises its
+   * VIRQ_CONTROL; the guest brings the new vCPUs up itself with `vcpu_up` (the guest kit does so in
+   * its control handler), as Xen guests online hot-added vCPUs. DOMCTL_ATTACH_DEVICE and
+   * DOMCTL_DETACH_DEVICE (since 1.5) move a device between the caller and `domain` (not the caller:
+   * EINVAL): ATTACH takes entry `index` of the caller's manifest into `domain` (which must not have
+   * ended: EINVAL); DETACH takes entry `index` of `domain`'s manifest back into the caller (an
+   * ended domain's too). `index` must name a device (EINVAL for DEVICE_NONE or an index at or above
+   * nr_devices), and the receiving domain must have room (ENOSPC: no DEVICE_NONE entry and
+   * MAX_DEVICES entries already, or no free event-channel port for the device's interrupt). The
+   * host resets the device first (as its driver writing 0 to the virtio Status register: requests
+   * in flight are dropped, virtio 1.2 §2.1), closes its DEVICE port in the giving domain, turns its
+   * entry there into DEVICE_NONE and unmaps its window; then maps it at the receiving domain's
+   * entry `new_index` (its window is MMIO_DEVICE_BASE + new_index * MMIO_WINDOW_SIZE), binds a new
+   * DEVICE port on that domain's vCPU 0, writes the entry and `new_index`; then increments
    * start_info.devices_generation of both domains and raises VIRQ_CONTROL on each that has not
    * ended. Destroying a domain moves the devices it was given back to the domain that gave them,
    * when that one still exists, as DETACH would; its frames and vCPUs go to the host's free pools,
    * from which its creator takes them back with `increase_reservation` and DOMCTL_SET_VCPUS.
    * DOMCTL_PHYSINFO (since 1.5) writes a domctl_physinfo: the host's total and free frames and
    * vCPUs, so a controlling domain can check its accounts. When a domain shuts down, crashes or is
-   * destroyed, the host raises VIRQ_DOM_EXC on every controlling domain that has bound it (not on
-   * the domain itself).
+   * destroyed, the host raises VIRQ_DOM_EXC on every controlling domain that has bound it and has
+   * not ended (not on the domain itself).
    *
    * @param v - The calling vCPU.
    * @param op - A domctl_op, 8-byte aligned. [inout, sizeof(domctl_op) bytes]

@@ -517,7 +517,7 @@ export const DOMCTL_CREATE_OFF = {
    * is 0).
    */
   cmdline: 24,
-  /** u32: Bytes of the command line, at most CMDLINE_MAX, without a NUL. */
+  /** u32: Bytes of the command line (UTF-8), at most CMDLINE_MAX, without a NUL. */
   cmdline_len: 28,
   /** u32: Guest address of its name in the caller's memory (not looked at when name_len is 0). */
   name: 32,
@@ -868,7 +868,7 @@ export const STRUCTS: Readonly<Record<StructName, StructInfo>> = {
       { name: 'nr_vcpus', type: 'u32', offset: 16, count: 1, elemSize: 4, doc: 'vCPUs of the new domain, 1..MAX_VCPUS, taken from the host\'s free vCPU pool; also its vCPU slots (start_info.nr_vcpus).' },
       { name: 'flags', type: 'u32', offset: 20, count: 1, elemSize: 4, doc: '0, or SIF_PRIVILEGED to make the new domain a controlling domain too.' },
       { name: 'cmdline', type: 'u32', offset: 24, count: 1, elemSize: 4, doc: 'Guest address of its command line in the caller\'s memory (not looked at when cmdline_len is 0).' },
-      { name: 'cmdline_len', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'Bytes of the command line, at most CMDLINE_MAX, without a NUL.' },
+      { name: 'cmdline_len', type: 'u32', offset: 28, count: 1, elemSize: 4, doc: 'Bytes of the command line (UTF-8), at most CMDLINE_MAX, without a NUL.' },
       { name: 'name', type: 'u32', offset: 32, count: 1, elemSize: 4, doc: 'Guest address of its name in the caller\'s memory (not looked at when name_len is 0).' },
       { name: 'name_len', type: 'u32', offset: 36, count: 1, elemSize: 4, doc: 'Bytes of the name: 0 (the host names it `dom<id>`) or 1..15 bytes of printable ASCII other than space, unused by any domain on the host.' },
       { name: 'domid', type: 'u32', offset: 40, count: 1, elemSize: 4, doc: 'Written by the host: the new domain\'s id.' },

@@ -21,8 +21,14 @@ import fc from 'fast-check';
 import {
   CALLS,
   CONSOLE_IO_MAX,
+  CMDLINE_MAX,
   DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
+  DOMCTL_CREATE_OFF,
+  DOMCTL_CREATE_SIZE,
+  DOMCTL_PHYSINFO,
+  MAX_DEVICES,
+  SIF_PRIVILEGED,
   DOMCTL_DESTROY,
   DOMCTL_DETACH_DEVICE,
   DOMCTL_GETINFO,
@@ -66,6 +72,7 @@ import {
   type HcName,
 } from '../../abi/generated/index.ts';
 import { encodeDomctlOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
+import { FAKE_GUEST_IMAGE } from '../fake-image.ts';
 
 /** A guest memory write made before a call (an argument buffer). */
 export interface MemoryWrite {
@@ -442,6 +449,54 @@ function listAt(c: Ctx): number {
   return c.scratch + DOMCTL_OP_SIZE + 16;
 }
 
+/** How a DOMCTL_CREATE input lays out its image, name and command line in the scratch area. */
+interface CreateShape {
+  readonly mem: number | bigint;
+  readonly vcpus: number;
+  readonly flags?: number;
+  /** The image bytes (default FAKE_GUEST_IMAGE), placed after the op unless `imageAt` is given. */
+  readonly image?: Uint8Array;
+  /** Where the image is said to be (default: where it is placed). */
+  readonly imageAt?: number;
+  readonly name?: string;
+  /** Command line length (its bytes are written when they fit the scratch area). */
+  readonly cmdLen?: number;
+  /** A name length other than the name's (16: too long). */
+  readonly nameLen?: number;
+  /** max_mem (default 0: the memory it is made with). */
+  readonly maxMem?: number | bigint;
+}
+
+/**
+ * A DOMCTL_CREATE input: the op, then the image, the name and the command line after it in the
+ * scratch area. Whether it can succeed depends on the host's pools and loader (ENOMEM on a host
+ * with empty pools, EOPNOTSUPP on one without a loader), which is the point of making it.
+ */
+function createInput(c: Ctx, x: CreateShape): HypercallInput {
+  const image = x.image ?? FAKE_GUEST_IMAGE;
+  const imageAt = c.scratch + DOMCTL_OP_SIZE;
+  const nameAt = imageAt + 64;
+  const cmdAt = nameAt + 16;
+  const name = new TextEncoder().encode(x.name ?? '');
+  const cmdLen = x.cmdLen ?? 0;
+  const p = new Uint8Array(DOMCTL_CREATE_SIZE);
+  const dv = new DataView(p.buffer);
+  dv.setUint32(DOMCTL_CREATE_OFF.image, (x.imageAt ?? imageAt) >>> 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.image_len, image.length, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt.asUintN(64, BigInt(x.mem)), true);
+  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, x.vcpus >>> 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.flags, (x.flags ?? 0) >>> 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, cmdAt, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, cmdLen >>> 0, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name, nameAt, true);
+  dv.setUint32(DOMCTL_CREATE_OFF.name_len, (x.nameLen ?? name.length) >>> 0, true);
+  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt.asUintN(64, BigInt(x.maxMem ?? 0)), true);
+  const op = domctlInput(c, DOMCTL_CREATE, 0, p);
+  const extra: MemoryWrite[] = [{ addr: imageAt, bytes: image }, { addr: nameAt, bytes: name }];
+  if (cmdLen > 0 && cmdAt + cmdLen <= c.scratch + c.scratchSize) extra.push({ addr: cmdAt, bytes: new Uint8Array(cmdLen).fill(0x61) });
+  return { ...op, memory: [...op.memory, ...extra] };
+}
+
 /** The domctl arbitraries; the caller must be a controlling domain for any to succeed. */
 function domctlArbs(c: Ctx): CallArbitraries {
   const other = c.others.length > 0 ? fc.constantFrom(...c.others) : fc.constant(c.self);
@@ -453,6 +508,11 @@ function domctlArbs(c: Ctx): CallArbitraries {
     fc.tuple(other, fc.nat(64)).map(([d, k]) => domctlInput(c, DOMCTL_SET_MAX_MEM, d, le64(c.memSize + k * GRANT_FRAME_SIZE))),
     fc.tuple(domArb(c), fc.nat(frames(c.memSize) / GRANT_FRAME_SIZE)).map(([d, k]) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, d, le64(k * GRANT_FRAME_SIZE))),
     fc.tuple(other, fc.constantFrom(SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT)).map(([d, r]) => domctlInput(c, DOMCTL_REQUEST_SHUTDOWN, d, le32(r, 0))),
+    // ABI 1.5: vCPU counts, the accounts, device moves (entries 0..3), and a well-formed create.
+    fc.tuple(domArb(c), fc.integer({ min: 1, max: c.nrVcpus })).map(([d, n]) => domctlInput(c, DOMCTL_SET_VCPUS, d, le32(n, 0))),
+    fc.constant(domctlInput(c, DOMCTL_PHYSINFO, 0)),
+    fc.tuple(fc.constantFrom(DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), other, fc.nat(3)).map(([cmd, d, i]) => domctlInput(c, cmd, d, le32(i, 0))),
+    fc.tuple(fc.constantFrom(1, 2), fc.constantFrom('', 'vm1', 'guest-7'), fc.constantFrom(0, SIF_PRIVILEGED), fc.constantFrom(0, 0, 256 * 1024)).map(([vcpus, name, flags, maxMem]) => createInput(c, { mem: 128 * 1024, vcpus, name, flags, cmdLen: 8, maxMem })),
   );
   const boundary = fc.oneof(
     // The op ending exactly at the end of memory; DOMID_SELF; an empty list; a list ending at the end of memory.
@@ -462,14 +522,30 @@ function domctlArbs(c: Ctx): CallArbitraries {
     // max_mem exactly the memory size and 4 GiB; targets 0 and the whole memory.
     fc.constantFrom(c.memSize, 2 ** 32).map((b) => domctlInput(c, DOMCTL_SET_MAX_MEM, c.self, le64(b))),
     fc.constantFrom(0, frames(c.memSize)).map((b) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, DOMID_SELF, le64(b))),
-    // Unpausing a domain that is not paused; the commands not implemented yet (EOPNOTSUPP).
+    // Unpausing a domain that is not paused.
     other.map((d) => domctlInput(c, DOMCTL_UNPAUSE, d)),
-    fc.constantFrom(DOMCTL_CREATE, DOMCTL_SET_VCPUS, DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE).map((cmd) => domctlInput(c, cmd, c.self, le32(0, 1))),
+    // vCPU counts at both ends (1, all slots: possibly no change); the last manifest entry;
+    // PHYSINFO with the op at the end of memory.
+    fc.tuple(domArb(c), fc.constantFrom(1, c.nrVcpus)).map(([d, n]) => domctlInput(c, DOMCTL_SET_VCPUS, d, le32(n, 0))),
+    fc.tuple(fc.constantFrom(DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), other).map(([cmd, d]) => domctlInput(c, cmd, d, le32(MAX_DEVICES - 1, 0))),
+    fc.constant(domctlInput(c, DOMCTL_PHYSINFO, 0, new Uint8Array(0), { at: c.memSize - DOMCTL_OP_SIZE - (c.memSize % 8) })),
+    // Create at the limits: 1 and MAX_VCPUS vCPUs, the smallest and largest memory, a 15-byte
+    // name, the longest command line, an image ending at the end of memory, no loader/pool.
+    fc.constantFrom<CreateShape>(
+      { mem: 65536, vcpus: 1 },
+      { mem: 2 ** 32, vcpus: MAX_VCPUS },
+      { mem: 128 * 1024, vcpus: 1, name: 'fifteen-letters' },
+      { mem: 128 * 1024, vcpus: 1, cmdLen: CMDLINE_MAX },
+      { mem: 128 * 1024, vcpus: 1, imageAt: c.memSize - FAKE_GUEST_IMAGE.length },
+      { mem: 128 * 1024, vcpus: 1, image: new Uint8Array(8) },
+      { mem: 128 * 1024, vcpus: 1, maxMem: 128 * 1024 },
+      { mem: 128 * 1024, vcpus: 1, maxMem: 2 ** 32 },
+    ).map((x) => createInput(c, x)),
   );
   const hostile = fc.oneof(
     // Wrong interface version, unknown commands, domains that do not exist.
     fc.constantFrom(0, DOMCTL_INTERFACE_VERSION + 1, 0xffffffff).map((v) => domctlInput(c, DOMCTL_GETINFO, c.self, new Uint8Array(0), { version: v })),
-    fc.constantFrom(0, DOMCTL_REQUEST_SHUTDOWN + 1, 0xffffffff).map((cmd) => domctlInput(c, cmd, c.self)),
+    fc.constantFrom(0, DOMCTL_PHYSINFO + 1, 0xffffffff).map((cmd) => domctlInput(c, cmd, c.self)),
     fc.tuple(fc.constantFrom(DOMCTL_GETINFO, DOMCTL_PAUSE, DOMCTL_DESTROY, DOMCTL_REQUEST_SHUTDOWN), fc.constantFrom(0, 99, DOMID_SELF - 1, 0xffffffff)).map(([cmd, d]) => domctlInput(c, cmd, d, le32(SHUTDOWN_POWEROFF))),
     // Wild or misaligned ops, a list buffer outside memory or misaligned.
     wildPtr(c, DOMCTL_OP_SIZE).filter((a) => a === 0 || a < 0 || a + DOMCTL_OP_SIZE > c.memSize).map((a) => domctlInput(c, DOMCTL_GETINFO, c.self, new Uint8Array(0), { at: a })),
@@ -480,6 +556,33 @@ function domctlArbs(c: Ctx): CallArbitraries {
     fc.constantFrom(c.memSize - GRANT_FRAME_SIZE, c.memSize + 1, 0n - 1n, 2 ** 32 + GRANT_FRAME_SIZE).map((b) => domctlInput(c, DOMCTL_SET_MAX_MEM, c.self, le64(b))),
     fc.constantFrom(c.memSize + GRANT_FRAME_SIZE, 1, 2 ** 40).map((b) => domctlInput(c, DOMCTL_SET_MEMORY_TARGET, c.self, le64(b))),
     fc.constantFrom(SHUTDOWN_CRASH, 7, 0xffffffff).map((r) => domctlInput(c, DOMCTL_REQUEST_SHUTDOWN, c.others[0] ?? c.self, le32(r))),
+    // vCPU counts 0, above the slots, 2^32-1, and for domains that do not exist.
+    fc.tuple(domArb(c), fc.constantFrom(0, c.nrVcpus + 1, MAX_VCPUS + 1, 0xffffffff)).map(([d, n]) => domctlInput(c, DOMCTL_SET_VCPUS, d, le32(n, 0))),
+    fc.constantFrom(0, 99, 0xffffffff).map((d) => domctlInput(c, DOMCTL_SET_VCPUS, d, le32(1, 0))),
+    // Moving a device to or from itself, entries that cannot hold one, domains that do not exist.
+    fc.tuple(fc.constantFrom(DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), fc.constantFrom(DOMID_SELF, c.self), fc.nat(3)).map(([cmd, d, i]) => domctlInput(c, cmd, d, le32(i, 0))),
+    fc.tuple(fc.constantFrom(DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), other, fc.constantFrom(MAX_DEVICES, 0x7fffffff, 0xffffffff)).map(([cmd, d, i]) => domctlInput(c, cmd, d, le32(i, 0))),
+    fc.tuple(fc.constantFrom(DOMCTL_ATTACH_DEVICE, DOMCTL_DETACH_DEVICE), fc.constantFrom(0, 99, 0xffffffff)).map(([cmd, d]) => domctlInput(c, cmd, d, le32(0, 0))),
+    // Create with bad flags, vCPU counts, memory sizes, lengths, names, and an image outside memory.
+    fc.constantFrom<CreateShape>(
+      { mem: 128 * 1024, vcpus: 1, flags: 2 },
+      { mem: 128 * 1024, vcpus: 1, flags: 0xffffffff },
+      { mem: 128 * 1024, vcpus: 0 },
+      { mem: 128 * 1024, vcpus: MAX_VCPUS + 1 },
+      { mem: 0, vcpus: 1 },
+      { mem: 4096, vcpus: 1 },
+      { mem: 2 ** 32 + 65536, vcpus: 1 },
+      { mem: 0n - 65536n, vcpus: 1 },
+      { mem: 128 * 1024, vcpus: 1, cmdLen: CMDLINE_MAX + 1 },
+      { mem: 128 * 1024, vcpus: 1, name: 'x', nameLen: 16 },
+      { mem: 128 * 1024, vcpus: 1, name: 'a b' },
+      { mem: 128 * 1024, vcpus: 1, name: 'caf\u00e9' },
+      { mem: 128 * 1024, vcpus: 1, imageAt: c.memSize - 4 },
+      { mem: 128 * 1024, vcpus: 1, imageAt: 0xfffffff0 },
+      { mem: 128 * 1024, vcpus: 1, maxMem: 64 * 1024 },
+      { mem: 128 * 1024, vcpus: 1, maxMem: 128 * 1024 + 4096 },
+      { mem: 128 * 1024, vcpus: 1, maxMem: 2 ** 32 + 65536 },
+    ).map((x) => createInput(c, x)),
   );
   return { valid, boundary, hostile };
 }

@@ -136,6 +136,7 @@ describe('DOMCTL_CREATE (seed-free: fixed cases)', () => {
       [{ mem: 65536, vcpus: 1, image: MEM - 4 }, EFAULT],
       [{ mem: 65536, vcpus: 1, name: [MEM - 2, 3] }, EFAULT],
       [{ mem: 65536, vcpus: 1, cmd: [0xfffffff0, 0x20] }, EFAULT],
+      [{ mem: 65536, vcpus: 1, cmd: [0x3500, 2] }, EINVAL], // 0xc3 0x28: not UTF-8
       [{ mem: 65536, vcpus: 1, name: [0x3300, 2] }, EINVAL], // "a b" has a space
       [{ mem: 65536, vcpus: 1, name: [0x3400, 4] }, EEXIST], // dom0
       [{ mem: 2 * 65536, vcpus: 1 }, ENOMEM], // 32 frames, the pool has 16
@@ -143,6 +144,7 @@ describe('DOMCTL_CREATE (seed-free: fixed cases)', () => {
       [{ mem: 65536, vcpus: 1, len: 7 }, EINVAL], // the loader refuses it
     ];
     dom0.mem.u8.set(new TextEncoder().encode('a b'), 0x3300);
+    dom0.mem.u8.set([0xc3, 0x28], 0x3500);
     dom0.mem.u8.set(new TextEncoder().encode('dom0'), 0x3400);
     const before = JSON.stringify([hv.domains.map((d) => d.id), hv.freeFrames, hv.freeVcpus]);
     for (const [p, err] of bad) expect(ctl(hv, dom0, DOMCTL_CREATE, 0, createPayload(p)), JSON.stringify(p)).toBe(err);

@@ -889,7 +889,7 @@ struct pv_domctl_create {
      * is 0).
      */
     uint32_t cmdline;
-    /** +28: Bytes of the command line, at most CMDLINE_MAX, without a NUL. */
+    /** +28: Bytes of the command line (UTF-8), at most CMDLINE_MAX, without a NUL. */
     uint32_t cmdline_len;
     /** +32: Guest address of its name in the caller's memory (not looked at when name_len is 0). */
     uint32_t name;
@@ -1499,41 +1499,42 @@ static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
  * mem_bytes (EINVAL unless a non-zero multiple of 65536 up to 4 GiB), max_mem (EINVAL unless 0, or
  * a multiple of 65536 from mem_bytes up to 4 GiB), cmdline_len (EINVAL above CMDLINE_MAX) and
  * name_len (EINVAL above 15), that the image, command line and name lie inside the caller's memory
- * (EFAULT), the name (EINVAL unless printable ASCII without spaces; EEXIST when a domain has it),
- * the free pools (ENOMEM unless the host's free pool holds mem_bytes / GRANT_FRAME_SIZE frames and
- * its free vCPU pool nr_vcpus vCPUs), then the image (EINVAL when it is not a guest the host can
- * run with that memory and those vCPUs: the host log names every problem; EOPNOTSUPP on a host
- * without a loader, such as the bare core). It copies the image once, creates the domain paused,
- * takes the frames and vCPUs from the pools, records the caller as its creator, and writes `domid`.
- * Resources move, they are never created: a controlling domain that wants to create a client first
- * hands frames back with `decrease_reservation` and vCPUs with DOMCTL_SET_VCPUS on itself (as Xen's
- * dom0 balloons down before `xl create`). Compiling the image happens inside the call
- * (instrumentation is cached by content hash). DOMCTL_SET_VCPUS (since 1.5) sets how many vCPUs
- * `domain` holds, n in 1..its nr_vcpus (EINVAL otherwise): raising takes the difference from the
- * host's free vCPU pool (ENOMEM when it holds fewer); lowering first takes down every vCPU at or
- * above n that is up (as `vcpu_down` from another vCPU would: its timer is cancelled, it stops
- * before it next runs) and puts the difference in the pool; lowering the caller's own count below
- * its calling vCPU fails with EBUSY. It writes start_info.vcpus_held and, when the count changed
- * and the domain has not ended, raises its VIRQ_CONTROL; the guest brings the new vCPUs up itself
- * with `vcpu_up` (the guest kit does so in its control handler), as Xen guests online hot-added
- * vCPUs. DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE (since 1.5) move a device between the caller
- * and `domain` (not the caller: EINVAL): ATTACH takes entry `index` of the caller's manifest into
- * `domain` (which must not have ended: EINVAL); DETACH takes entry `index` of `domain`'s manifest
- * back into the caller (an ended domain's too). `index` must name a device (EINVAL for DEVICE_NONE
- * or an index at or above nr_devices), and the receiving manifest must have room (ENOSPC: no
- * DEVICE_NONE entry and MAX_DEVICES entries already). The host resets the device first (as its
- * driver writing 0 to the virtio Status register: requests in flight are dropped, virtio 1.2 §2.1),
- * closes its DEVICE port in the giving domain, turns its entry there into DEVICE_NONE and unmaps
- * its window; then maps it at the receiving domain's entry `new_index` (its window is
- * MMIO_DEVICE_BASE + new_index * MMIO_WINDOW_SIZE), binds a new DEVICE port on that domain's vCPU
- * 0, writes the entry and `new_index`; then increments start_info.devices_generation of both
- * domains and raises VIRQ_CONTROL on each that has not ended. Destroying a domain moves the devices
- * it was given back to the domain that gave them, when that one still exists, as DETACH would; its
- * frames and vCPUs go to the host's free pools, from which its creator takes them back with
- * `increase_reservation` and DOMCTL_SET_VCPUS. DOMCTL_PHYSINFO (since 1.5) writes a
- * domctl_physinfo: the host's total and free frames and vCPUs, so a controlling domain can check
- * its accounts. When a domain shuts down, crashes or is destroyed, the host raises VIRQ_DOM_EXC on
- * every controlling domain that has bound it (not on the domain itself).
+ * (EFAULT), the command line (EINVAL unless UTF-8), the name (EINVAL unless printable ASCII without
+ * spaces; EEXIST when a domain has it), the free pools (ENOMEM unless the host's free pool holds
+ * mem_bytes / GRANT_FRAME_SIZE frames and its free vCPU pool nr_vcpus vCPUs), then the image
+ * (EINVAL when it is not a guest the host can run with that memory and those vCPUs: the host log
+ * names every problem; EOPNOTSUPP on a host without a loader, such as the bare core). It copies the
+ * image once, creates the domain paused, takes the frames and vCPUs from the pools, records the
+ * caller as its creator, and writes `domid`. Resources move, they are never created: a controlling
+ * domain that wants to create a client first hands frames back with `decrease_reservation` and
+ * vCPUs with DOMCTL_SET_VCPUS on itself (as Xen's dom0 balloons down before `xl create`). Compiling
+ * the image happens inside the call (instrumentation is cached by content hash). DOMCTL_SET_VCPUS
+ * (since 1.5) sets how many vCPUs `domain` holds, n in 1..its nr_vcpus (EINVAL otherwise): raising
+ * takes the difference from the host's free vCPU pool (ENOMEM when it holds fewer); lowering first
+ * takes down every vCPU at or above n that is up (as `vcpu_down` from another vCPU would: its timer
+ * is cancelled, it stops before it next runs) and puts the difference in the pool; lowering the
+ * caller's own count below its calling vCPU fails with EBUSY. It writes start_info.vcpus_held and,
+ * when the count changed and the domain has not ended, raises its VIRQ_CONTROL; the guest brings
+ * the new vCPUs up itself with `vcpu_up` (the guest kit does so in its control handler), as Xen
+ * guests online hot-added vCPUs. DOMCTL_ATTACH_DEVICE and DOMCTL_DETACH_DEVICE (since 1.5) move a
+ * device between the caller and `domain` (not the caller: EINVAL): ATTACH takes entry `index` of
+ * the caller's manifest into `domain` (which must not have ended: EINVAL); DETACH takes entry
+ * `index` of `domain`'s manifest back into the caller (an ended domain's too). `index` must name a
+ * device (EINVAL for DEVICE_NONE or an index at or above nr_devices), and the receiving domain must
+ * have room (ENOSPC: no DEVICE_NONE entry and MAX_DEVICES entries already, or no free event-channel
+ * port for the device's interrupt). The host resets the device first (as its driver writing 0 to
+ * the virtio Status register: requests in flight are dropped, virtio 1.2 §2.1), closes its DEVICE
+ * port in the giving domain, turns its entry there into DEVICE_NONE and unmaps its window; then
+ * maps it at the receiving domain's entry `new_index` (its window is MMIO_DEVICE_BASE + new_index *
+ * MMIO_WINDOW_SIZE), binds a new DEVICE port on that domain's vCPU 0, writes the entry and
+ * `new_index`; then increments start_info.devices_generation of both domains and raises
+ * VIRQ_CONTROL on each that has not ended. Destroying a domain moves the devices it was given back
+ * to the domain that gave them, when that one still exists, as DETACH would; its frames and vCPUs
+ * go to the host's free pools, from which its creator takes them back with `increase_reservation`
+ * and DOMCTL_SET_VCPUS. DOMCTL_PHYSINFO (since 1.5) writes a domctl_physinfo: the host's total and
+ * free frames and vCPUs, so a controlling domain can check its accounts. When a domain shuts down,
+ * crashes or is destroyed, the host raises VIRQ_DOM_EXC on every controlling domain that has bound
+ * it and has not ended (not on the domain itself).
  *
  * @param op [inout, sizeof(domctl_op) bytes] A domctl_op, 8-byte aligned.
  *
@@ -1544,8 +1545,8 @@ static inline int32_t pv_grant_map(uint32_t domid, uint32_t ref)
  *   PV_EFAULT: The op is not inside guest memory or not 8-byte aligned; or (DOMCTL_LIST) max is not 0 and the buffer of max u32 is not inside guest memory or not 4-byte aligned. Or (DOMCTL_CREATE) the image, command line or name is not inside the caller's memory.
  *   PV_EBUSY: DOMCTL_SET_VCPUS: lowering the caller's own count below the vCPU making the call.
  *   PV_EEXIST: DOMCTL_CREATE: a domain already has that name.
- *   PV_EINVAL: interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain's max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed. DOMCTL_CREATE with bad flags, nr_vcpus, mem_bytes, max_mem, cmdline_len, name or image; DOMCTL_SET_VCPUS outside 1..nr_vcpus; DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE naming the caller or an index that is not a device, or ATTACH to a domain that has ended.
- *   PV_ENOSPC: DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE: the receiving manifest is full.
+ *   PV_EINVAL: interface_version is not DOMCTL_INTERFACE_VERSION; cmd is not a DOMCTL_* command; DOMCTL_PAUSE or DOMCTL_DESTROY names the caller; DOMCTL_SET_MAX_MEM below the domain's mem_size or above 4 GiB, or not a multiple of GRANT_FRAME_SIZE; DOMCTL_SET_MEMORY_TARGET above the domain's max_mem or not a multiple of GRANT_FRAME_SIZE; DOMCTL_REQUEST_SHUTDOWN with a reason other than SHUTDOWN_POWEROFF or SHUTDOWN_REBOOT, or to a domain that has already shut down or crashed. DOMCTL_CREATE with bad flags, nr_vcpus, mem_bytes, max_mem, cmdline_len, a command line that is not UTF-8, a bad name or image; DOMCTL_SET_VCPUS outside 1..nr_vcpus; DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE naming the caller or an index that is not a device, or ATTACH to a domain that has ended.
+ *   PV_ENOSPC: DOMCTL_ATTACH_DEVICE or DOMCTL_DETACH_DEVICE: the receiving manifest is full, or the receiving domain has no free event-channel port.
  *   PV_EOPNOTSUPP: DOMCTL_CREATE on a host without an image loader (the bare core, as in unit tests).
  *
  * Privilege: controlling domain only. May block: no.
