@@ -31,7 +31,8 @@ import { parseWorkloads } from '../../../src/bench/pv-vs-fv-workloads.ts';
 import { pvVsFvSvg } from '../../../src/bench/svg.ts';
 import { parseArgs } from '../../../src/cli/args.ts';
 import { runBench } from '../../../src/cli/bench.ts';
-import { cli, type CliIo } from '../../../src/cli/cli.ts';
+import type { CliIo } from '../../../src/cli/cli.ts';
+import { pvisor } from '../../support/cli.ts';
 import { BENCH } from '../../../src/cli/commands.ts';
 
 const schema = JSON.parse(readFileSync(new URL('../../../src/bench/pv-vs-fv.schema.json', import.meta.url), 'utf8')) as object;
@@ -40,13 +41,6 @@ const validate = new Ajv2020({ allErrors: true }).compile(schema);
 /** The result as --json writes it (through JSON, so undefined and class instances are gone). */
 const asJson = (r: PvVsFvResult): unknown => JSON.parse(JSON.stringify(r));
 
-async function pvisor(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t) };
-  const status = await cli(argv, io);
-  return { status, out, err };
-}
 
 describe('runPvVsFv at the quick scale, every workload', () => {
   let r: PvVsFvResult;

@@ -12,20 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMINF_PRIVILEGED } from '../../../src/abi/index.ts';
 import { parseArgs } from '../../../src/cli/args.ts';
 import { planBoot } from '../../../src/cli/boot.ts';
-import { cli, type CliIo } from '../../../src/cli/cli.ts';
+import { pvisor } from '../../support/cli.ts';
 import { BOOT } from '../../../src/cli/commands.ts';
 import { parseBootVolume } from '../../../src/control/boot-volume.ts';
 
 const repo = (p: string): string => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 const HELLO = repo('guest-kit/examples/hello.wasm');
 
-async function pvisor(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t) };
-  const status = await cli(argv, io);
-  return { status, out, err };
-}
 
 let dir: string;
 let a: string;

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cli, version, type CliIo } from '../../../src/cli/cli.ts';
+import { version } from '../../../src/cli/cli.ts';
+import { pvisor } from '../../support/cli.ts';
 import { RUN } from '../../../src/cli/commands.ts';
 
-/** Runs the CLI (without starting any guest) and captures what it prints. */
-async function pvisor(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t) };
-  const status = await cli(argv, io);
-  return { status, out, err };
-}
 
 describe('pvisor', () => {
   it('prints its version from package.json', async () => {
