@@ -36,6 +36,7 @@ import {
   DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
   DOMCTL_CREATE_OFF,
+  DOMCTL_CREATE_SIZE,
   DOMCTL_DEVICE_OFF,
   DOMCTL_PHYSINFO,
   DOMCTL_PHYSINFO_OFF,
@@ -129,6 +130,43 @@ export function decodeDomctlOp(b: Uint8Array): DomctlOp {
     domain: dv.getUint32(DOMCTL_OP_OFF.domain, true),
     payload: b.slice(DOMCTL_OP_OFF.payload, DOMCTL_OP_SIZE),
   };
+}
+
+/** The fields of a `domctl_create` payload (spec/abi.json), any u32 / u64 value allowed (hostile ones too). */
+export interface DomctlCreateFields {
+  image: number;
+  imageLen: number;
+  memBytes: number | bigint;
+  nrVcpus: number;
+  flags?: number;
+  cmdline?: number;
+  cmdlineLen?: number;
+  name?: number;
+  nameLen?: number;
+  /** 0 (the default): no growth beyond memBytes. */
+  maxMem?: number | bigint;
+  /** What the domid field holds before the call (the host writes it on success). */
+  domid?: number;
+}
+
+/** Encodes a `domctl_create` payload (DOMCTL_CREATE_SIZE bytes, little-endian; unset fields 0). */
+export function encodeDomctlCreate(f: DomctlCreateFields): Uint8Array {
+  const out = new Uint8Array(DOMCTL_CREATE_SIZE);
+  const dv = new DataView(out.buffer);
+  const u32 = (off: number, v: number) => dv.setUint32(off, v >>> 0, true);
+  const u64 = (off: number, v: number | bigint) => dv.setBigUint64(off, BigInt.asUintN(64, BigInt(v)), true);
+  u32(DOMCTL_CREATE_OFF.image, f.image);
+  u32(DOMCTL_CREATE_OFF.image_len, f.imageLen);
+  u64(DOMCTL_CREATE_OFF.mem_bytes, f.memBytes);
+  u32(DOMCTL_CREATE_OFF.nr_vcpus, f.nrVcpus);
+  u32(DOMCTL_CREATE_OFF.flags, f.flags ?? 0);
+  u32(DOMCTL_CREATE_OFF.cmdline, f.cmdline ?? 0);
+  u32(DOMCTL_CREATE_OFF.cmdline_len, f.cmdlineLen ?? 0);
+  u32(DOMCTL_CREATE_OFF.name, f.name ?? 0);
+  u32(DOMCTL_CREATE_OFF.name_len, f.nameLen ?? 0);
+  u32(DOMCTL_CREATE_OFF.domid, f.domid ?? 0);
+  u64(DOMCTL_CREATE_OFF.max_mem, f.maxMem ?? 0);
+  return out;
 }
 
 /**

@@ -35,7 +35,7 @@ export * from './memory.ts';
 export * from './shared-info.ts';
 export { raise, sendVirq, markUpcall, portVcpu, virqPort, isGlobalVirq, domainException, type Delivery } from './events.ts';
 export { CALL_TABLE, dispatchCall, statusBytes } from './calls.ts';
-export { decodeDomctlOp, encodeDomctlOp, getinfoBytes, physinfo, type DomctlOp } from './domctl.ts';
+export { decodeDomctlOp, encodeDomctlCreate, encodeDomctlOp, getinfoBytes, physinfo, type DomctlCreateFields, type DomctlOp } from './domctl.ts';
 export { heldFrames } from './reservation.ts';
 export { decodeGrantCopyOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyOp, type GrantCopyPtr } from './grant.ts';
 

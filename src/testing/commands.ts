@@ -34,8 +34,6 @@ import {
   CONSOLE_IO_MAX,
   DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
-  DOMCTL_CREATE_OFF,
-  DOMCTL_CREATE_SIZE,
   DOMCTL_DETACH_DEVICE,
   DOMCTL_PHYSINFO,
   DOMCTL_DESTROY,
@@ -52,6 +50,7 @@ import {
   errorName,
 } from '../abi/generated/index.ts';
 import {
+  encodeDomctlCreate,
   encodeDomctlOp,
   encodeGrantCopyOp,
   encodeGrantEntry,
@@ -1047,20 +1046,13 @@ function createRequest(s: ModelState, c: ModelDomain, x: CreateSel): { payload: 
     : 'sixteen-letters!';
   const nameBytes = new TextEncoder().encode(name);
   const cmdline = new TextEncoder().encode(`k=${x.k % 100}`);
-  const payload = new Uint8Array(DOMCTL_CREATE_SIZE);
-  const dv = new DataView(payload.buffer);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt({ none: 0, double: 2 * memBytes, below: Math.max(0, memBytes - 65536) }[x.maxMem]), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image, imageAt, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image_len, image.length, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(memBytes), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, x.vcpus, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.flags, x.flags, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, CREATE_CMDLINE_AT, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, cmdline.length, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name, CREATE_NAME_AT, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name_len, nameBytes.length, true);
-  // A stale domid: the host must overwrite it on success and leave it on failure.
-  dv.setUint32(DOMCTL_CREATE_OFF.domid, 0xdead, true);
+  const payload = encodeDomctlCreate({
+    image: imageAt, imageLen: image.length, memBytes, nrVcpus: x.vcpus, flags: x.flags,
+    maxMem: { none: 0, double: 2 * memBytes, below: Math.max(0, memBytes - 65536) }[x.maxMem],
+    cmdline: CREATE_CMDLINE_AT, cmdlineLen: cmdline.length, name: CREATE_NAME_AT, nameLen: nameBytes.length,
+    // A stale domid: the host must overwrite it on success and leave it on failure.
+    domid: 0xdead,
+  });
   const prepare: ModelWrite[] = [{ addr: CREATE_NAME_AT, bytes: nameBytes }, { addr: CREATE_CMDLINE_AT, bytes: cmdline }];
   if (x.image !== 'outside') prepare.push({ addr: CREATE_IMAGE_AT, bytes: image });
   return { payload, prepare, note: `mem ${memBytes} max ${x.maxMem} vcpus ${x.vcpus} flags ${x.flags} image ${x.image} name "${name}"` };

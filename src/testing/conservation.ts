@@ -20,8 +20,6 @@
 import fc from 'fast-check';
 import {
   DOMCTL_CREATE,
-  DOMCTL_CREATE_OFF,
-  DOMCTL_CREATE_SIZE,
   DOMCTL_DESTROY,
   DOMCTL_OP_OFF,
   DOMCTL_OP_SIZE,
@@ -37,7 +35,7 @@ import {
   SIF_PRIVILEGED,
   errorName,
 } from '../abi/generated/index.ts';
-import { encodeDomctlOp, u32Bytes, type ModelDomainConfig, type Observation, type ObservedDomain } from '../../spec/model/index.ts';
+import { encodeDomctlCreate, encodeDomctlOp, u32Bytes, type ModelDomainConfig, type Observation, type ObservedDomain } from '../../spec/model/index.ts';
 import { FAKE_GUEST_IMAGE } from './fake-image.ts';
 import type { HostFactory, HostUnderTest } from './host.ts';
 
@@ -223,13 +221,7 @@ const createArb = fc
     const d = caller(o, x.k, true);
     if (d === undefined) return null;
     const image = x.junk ? FAKE_GUEST_IMAGE.map((b, i) => (i === 8 ? b ^ 1 : b)) : FAKE_GUEST_IMAGE;
-    const p = new Uint8Array(DOMCTL_CREATE_SIZE);
-    const dv = new DataView(p.buffer);
-    dv.setUint32(DOMCTL_CREATE_OFF.image, IMAGE_AT, true);
-    dv.setUint32(DOMCTL_CREATE_OFF.image_len, image.length, true);
-    dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(x.mem), true);
-    dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, x.vcpus, true);
-    dv.setUint32(DOMCTL_CREATE_OFF.flags, x.flags, true);
+    const p = encodeDomctlCreate({ image: IMAGE_AT, imageLen: image.length, memBytes: x.mem, nrVcpus: x.vcpus, flags: x.flags });
     const label = `DOMCTL_CREATE(${x.mem / 1024} KiB, ${x.vcpus} vCPUs${x.flags !== 0 ? ', privileged' : ''}${x.junk ? ', bad image' : ''}) from ${d.id}`;
     return { label, run: () => domctl(host, d.id, encodeDomctlOp(DOMCTL_CREATE, 0, p), [{ addr: IMAGE_AT, bytes: image }]) };
   }));

@@ -9,11 +9,11 @@ import {
   DOMCTL_LIST, DOMCTL_LIST_OFF, DOMCTL_OP_OFF, DOMCTL_PAUSE, DOMCTL_REQUEST_SHUTDOWN, DOMCTL_SET_MAX_MEM,
   DOMCTL_SET_MEMORY_TARGET, DOMCTL_UNPAUSE, DOMID_SELF, DOMINF_PAUSED, DOMINF_PRIVILEGED, EFAULT, EINVAL, EOPNOTSUPP,
   EPERM, ESRCH, Hc, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, VIRQ_CONTROL, VIRQ_DOM_EXC,
-  DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE_OFF, DOMCTL_CREATE_SIZE, DOMCTL_DETACH_DEVICE, DOMCTL_DEVICE_OFF, DOMCTL_PHYSINFO, DOMCTL_SET_VCPUS,
+  DOMCTL_ATTACH_DEVICE, DOMCTL_CREATE_OFF, DOMCTL_DETACH_DEVICE, DOMCTL_DEVICE_OFF, DOMCTL_PHYSINFO, DOMCTL_SET_VCPUS,
   EBUSY, EEXIST, ENOMEM, ENOSPC, MAX_DEVICES, SIF_PRIVILEGED,
 } from '../../src/abi/generated/index.ts';
 import {
-  encodeDomctlOp, getDomain, getinfoBytes, initialState, invariants, memoryOf, physinfo, step, u32Bytes, type ModelState,
+  encodeDomctlCreate, encodeDomctlOp, getDomain, getinfoBytes, initialState, invariants, memoryOf, physinfo, step, u32Bytes, type ModelState,
 } from '../../spec/model/index.ts';
 import { FAKE_GUEST_IMAGE, FAKE_LOADER } from '../../src/testing/index.ts';
 
@@ -190,17 +190,10 @@ describe('domctl (model)', () => {
       const name = new TextEncoder().encode(o.name ?? '');
       img.set(o.image ?? FAKE_GUEST_IMAGE, IMG);
       img.set(name, NAME);
-      const p = new Uint8Array(DOMCTL_CREATE_SIZE);
-      const dv = new DataView(p.buffer);
-      dv.setUint32(DOMCTL_CREATE_OFF.image, o.imageAt ?? IMG, true);
-      dv.setUint32(DOMCTL_CREATE_OFF.image_len, (o.image ?? FAKE_GUEST_IMAGE).length, true);
-      dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(o.mem ?? 128 * 1024), true);
-      dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, o.vcpus ?? 1, true);
-      dv.setUint32(DOMCTL_CREATE_OFF.flags, o.flags ?? 0, true);
-      dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmdLen ?? 0, true);
-      dv.setUint32(DOMCTL_CREATE_OFF.name, NAME, true);
-      dv.setUint32(DOMCTL_CREATE_OFF.name_len, name.length, true);
-      dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt(o.maxMem ?? 0), true);
+      const p = encodeDomctlCreate({
+        image: o.imageAt ?? IMG, imageLen: (o.image ?? FAKE_GUEST_IMAGE).length, memBytes: o.mem ?? 128 * 1024, nrVcpus: o.vcpus ?? 1,
+        flags: o.flags ?? 0, cmdlineLen: o.cmdLen ?? 0, name: NAME, nameLen: name.length, maxMem: o.maxMem ?? 0,
+      });
       img.set(encodeDomctlOp(DOMCTL_CREATE, 0, p), OP);
       return step(s, { dom: 1, vcpu: 0 }, Hc.domctl, [OP], memoryOf(img));
     }

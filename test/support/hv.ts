@@ -5,7 +5,7 @@
 import { Hypervisor } from '../../src/hv/index.ts';
 import type { Domain, Vcpu } from '../../src/hv/index.ts';
 import type { GuestAddr } from '../../src/abi/index.ts';
-import { DOMCTL_CREATE_OFF, DOMCTL_CREATE_SIZE } from '../../src/abi/index.ts';
+import { encodeDomctlCreate } from '../../spec/model/index.ts';
 
 /** A hypervisor with `n` domains of `memBytes` and `vcpus` each, named d1..dn. */
 export function makeHv(n = 1, opts: { memBytes?: number; vcpus?: number; trace?: boolean } = {}): { hv: Hypervisor; doms: Domain[]; out: Map<string, string> } {
@@ -61,17 +61,8 @@ export interface CreateFields {
 
 /** The bytes of a `domctl_create` payload (spec/abi.json; unset fields 0). */
 export function createPayload(o: CreateFields): Uint8Array {
-  const out = new Uint8Array(DOMCTL_CREATE_SIZE);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(DOMCTL_CREATE_OFF.image, o.image, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image_len, o.len, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt(o.mem), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, o.vcpus, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.flags, o.flags ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, o.cmd?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, o.cmd?.[1] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name, o.name?.[0] ?? 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name_len, o.name?.[1] ?? 0, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt(o.max ?? 0), true);
-  return out;
+  return encodeDomctlCreate({
+    image: o.image, imageLen: o.len, memBytes: o.mem, nrVcpus: o.vcpus, flags: o.flags ?? 0, maxMem: o.max ?? 0,
+    cmdline: o.cmd?.[0] ?? 0, cmdlineLen: o.cmd?.[1] ?? 0, name: o.name?.[0] ?? 0, nameLen: o.name?.[1] ?? 0,
+  });
 }

@@ -24,8 +24,6 @@ import {
   CMDLINE_MAX,
   DOMCTL_ATTACH_DEVICE,
   DOMCTL_CREATE,
-  DOMCTL_CREATE_OFF,
-  DOMCTL_CREATE_SIZE,
   DOMCTL_PHYSINFO,
   MAX_DEVICES,
   SIF_PRIVILEGED,
@@ -71,7 +69,7 @@ import {
   WALLCLOCK_SIZE,
   type HcName,
 } from '../../abi/generated/index.ts';
-import { encodeDomctlOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
+import { encodeDomctlCreate, encodeDomctlOp, encodeGrantCopyOp, encodeGrantEntry, type GrantCopyPtr } from '../../../spec/model/index.ts';
 import { FAKE_GUEST_IMAGE } from '../fake-image.ts';
 
 /** A guest memory write made before a call (an argument buffer). */
@@ -479,18 +477,10 @@ function createInput(c: Ctx, x: CreateShape): HypercallInput {
   const cmdAt = nameAt + 16;
   const name = new TextEncoder().encode(x.name ?? '');
   const cmdLen = x.cmdLen ?? 0;
-  const p = new Uint8Array(DOMCTL_CREATE_SIZE);
-  const dv = new DataView(p.buffer);
-  dv.setUint32(DOMCTL_CREATE_OFF.image, (x.imageAt ?? imageAt) >>> 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.image_len, image.length, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.mem_bytes, BigInt.asUintN(64, BigInt(x.mem)), true);
-  dv.setUint32(DOMCTL_CREATE_OFF.nr_vcpus, x.vcpus >>> 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.flags, (x.flags ?? 0) >>> 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline, cmdAt, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.cmdline_len, cmdLen >>> 0, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name, nameAt, true);
-  dv.setUint32(DOMCTL_CREATE_OFF.name_len, (x.nameLen ?? name.length) >>> 0, true);
-  dv.setBigUint64(DOMCTL_CREATE_OFF.max_mem, BigInt.asUintN(64, BigInt(x.maxMem ?? 0)), true);
+  const p = encodeDomctlCreate({
+    image: x.imageAt ?? imageAt, imageLen: image.length, memBytes: x.mem, nrVcpus: x.vcpus, flags: x.flags ?? 0,
+    cmdline: cmdAt, cmdlineLen: cmdLen, name: nameAt, nameLen: x.nameLen ?? name.length, maxMem: x.maxMem ?? 0,
+  });
   const op = domctlInput(c, DOMCTL_CREATE, 0, p);
   const extra: MemoryWrite[] = [{ addr: imageAt, bytes: image }, { addr: nameAt, bytes: name }];
   if (cmdLen > 0 && cmdAt + cmdLen <= c.scratch + c.scratchSize) extra.push({ addr: cmdAt, bytes: new Uint8Array(cmdLen).fill(0x61) });
