@@ -249,23 +249,30 @@ export class Hypervisor implements EvtchnHost {
     return i;
   }
 
+  /**
+   * Checks that a manifest entry can describe `dev`, and returns its name's bytes.
+   * @throws RangeError naming the field the entry cannot hold.
+   */
+  private static checkManifestEntry(dev: DeviceManifestEntry): Uint8Array {
+    const name = new TextEncoder().encode(dev.name);
+    if (name.length === 0 || name.length > 15) throw new RangeError(`device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
+    if (!Number.isInteger(dev.mmioSize) || dev.mmioSize < 1 || dev.mmioSize > MMIO_WINDOW_SIZE) {
+      throw new RangeError(`device ${dev.name}: window size ${dev.mmioSize} is not in 1..${MMIO_WINDOW_SIZE}`);
+    }
+    for (const [k, v] of [['type', dev.type], ['mmioBase', dev.mmioBase], ['evtchn', dev.evtchn]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`device ${dev.name}: ${k} ${v} is not a u32`);
+    }
+    return name;
+  }
+
   /** Writes entry `i` of `d`'s manifest (all zero = DEVICE_NONE when `dev` is undefined) and grows nr_devices to cover it. */
   private writeManifestEntry(d: Domain, i: number, dev: DeviceManifestEntry | undefined): void {
-    const name = new TextEncoder().encode(dev?.name ?? '');
-    if (dev !== undefined) {
-      if (name.length === 0 || name.length > 15) throw new RangeError(`device name "${dev.name}" must be 1 to 15 bytes of UTF-8`);
-      if (!Number.isInteger(dev.mmioSize) || dev.mmioSize < 1 || dev.mmioSize > MMIO_WINDOW_SIZE) {
-        throw new RangeError(`device ${dev.name}: window size ${dev.mmioSize} is not in 1..${MMIO_WINDOW_SIZE}`);
-      }
-      for (const [k, v] of [['type', dev.type], ['mmioBase', dev.mmioBase], ['evtchn', dev.evtchn]] as const) {
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`device ${dev.name}: ${k} ${v} is not a u32`);
-      }
-    }
+    const name = dev !== undefined ? Hypervisor.checkManifestEntry(dev) : undefined;
     const m = d.mem;
     const e = d.layout.devices + i * DEVICE_INFO_SIZE;
     // The whole entry is rewritten (NUL padding included): the reserved area is the host's.
     m.fill(e as GuestAddr, DEVICE_INFO_SIZE);
-    if (dev !== undefined) {
+    if (dev !== undefined && name !== undefined) {
       m.copyIn((e + DEVICE_INFO_OFF.name) as GuestAddr, name);
       m.setU32((e + DEVICE_INFO_OFF.type) as GuestAddr, dev.type);
       m.setU32((e + DEVICE_INFO_OFF.mmio_base) as GuestAddr, dev.mmioBase);
@@ -289,11 +296,13 @@ export class Hypervisor implements EvtchnHost {
     for (const f of d.freeEntries) if (f < i) i = f;
     if (i >= MAX_DEVICES || d.freePort() < 0) return ENOSPC;
     const base = MMIO_DEVICE_BASE + i * MMIO_WINDOW_SIZE;
-    // Checked by the manifest writer before anything is mapped or bound.
-    this.writeManifestEntry(d, i, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: 0 });
+    const entry = { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: 0 };
+    // Checked before anything is mapped or bound, so a refused device leaves nothing behind.
+    Hypervisor.checkManifestEntry(entry);
     d.mmio.map(base, dev);
-    const port = this.bindDevicePort(d, 0);
-    this.writeManifestEntry(d, i, { name: dev.name, type: dev.type, mmioBase: base, mmioSize: dev.size, evtchn: port });
+    entry.evtchn = this.bindDevicePort(d, 0);
+    const port = entry.evtchn;
+    this.writeManifestEntry(d, i, entry);
     d.freeEntries.delete(i);
     // A device whose port the guest closed keeps no claim on the number once another device gets
     // it (evtchn_close of a DEVICE port: "the device then has no interrupt"): port -1.
