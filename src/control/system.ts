@@ -167,6 +167,8 @@ export class System {
     this.engine = new DeterministicEngine(this.hv, opts.maxTimeNs !== undefined ? { maxTimeNs: opts.maxTimeNs } : {});
     // A controlling guest's domctl destroys through the core too: forget the domain either way.
     this.hv.onDestroy = (d) => this.forget(d);
+    // A run given a lifeline (endRunWith) stops when that domain ends.
+    this.hv.onDomainEnd = (d) => this.checkLifeline(d);
     // ... and creates through it: DOMCTL_CREATE builds the domain as addDomain does.
     this.hv.loader = (req) => this.build(req.image, req.opts.name, { ...req.opts, cmdline: req.opts.cmdline ?? '' });
   }
@@ -489,21 +491,6 @@ export class System {
    * are reported as running, and the report's {@link RunReport.endedWith} names `domain`.
    */
   endRunWith(domain: Domain): void {
-    if (this.lifeline === undefined) {
-      // The core has no hook for a domain's end; every end goes through one of these two (a
-      // destroy crashes a live domain first), so wrap them on this system's core alone.
-      const hv = this.hv;
-      const shutdown = hv.shutdown.bind(hv);
-      const crash = hv.crash.bind(hv);
-      hv.shutdown = (d, reason, code) => {
-        shutdown(d, reason, code);
-        this.checkLifeline(d);
-      };
-      hv.crash = (d, reason, backtrace) => {
-        crash(d, reason, backtrace);
-        this.checkLifeline(d);
-      };
-    }
     this.lifeline = domain;
     this.lifelineEnded = false;
     this.checkLifeline(domain);

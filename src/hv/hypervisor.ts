@@ -120,6 +120,11 @@ export class Hypervisor implements EvtchnHost {
    */
   onDestroy: ((d: Domain) => void) | undefined = undefined;
   /**
+   * Called when a live domain ends — shuts down or crashes (a destroy crashes a live domain
+   * first) — after its state changed: the toolstack ends a run with its controlling domain.
+   */
+  onDomainEnd: ((d: Domain) => void) | undefined = undefined;
+  /**
    * The host's free pool of memory frames (GRANT_FRAME_SIZE bytes): frames domains handed back
    * with `decrease_reservation`, or held by a destroyed domain. Empty at boot (reservation.ts).
    */
@@ -403,6 +408,7 @@ export class Hypervisor implements EvtchnHost {
     d.shutdownCode = code;
     d.endedAt = this.now;
     this.domainException(d);
+    this.onDomainEnd?.(d);
   }
 
   /** Pauses a running domain: its vCPUs keep their state but are not scheduled. */
@@ -461,6 +467,7 @@ export class Hypervisor implements EvtchnHost {
     d.backtrace = backtrace;
     d.endedAt = this.now;
     this.domainException(d);
+    this.onDomainEnd?.(d);
   }
 
   /** Passes console bytes from a domain to the sink. */
